@@ -1,0 +1,2 @@
+"""vidcolor: colourize and stylize black-and-white film."""
+__version__ = "0.1.0"

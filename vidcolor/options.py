@@ -1,0 +1,48 @@
+"""Frozen option bundles passed explicitly from the CLI to the library (no global args object)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TemporalOptions:
+    strength: float = 0.8  # 0 = per-frame output; 1 = keep as much of the warped past as the mask allows
+    flow_preset: str = "fast"  # OpenCV DIS preset: ultrafast | fast | medium
+    consistency_px: float = 1.0  # forward-backward flow disagreement (px) above which a pixel is occluded
+    scene_cut_threshold: float = 0.35  # mean abs luma change in [0,1] units that counts as a cut
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str = "libx264"  # FFmpeg encoder name
+    crf: int | None = 18  # constant rate factor where the encoder has one
+    preset: str | None = "medium"  # encoder speed preset where the encoder has one
+    pix_fmt: str | None = None  # None: yuv420p (or yuv420p10le for 10-bit input when the codec allows)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    input: Path  # the video to colourize; never modified
+    output: Path  # final path; written via a temporary file beside it
+    style: str = "natural"  # a key of vidcolor.styles.STYLES
+    backend: str = "auto"  # auto | torch | onnxruntime | tensorrt
+    device: str = "auto"  # auto | cpu | cuda
+    model_height: int = 256  # model input height in px (multiple of 32); width follows the aspect
+    batch: int = 4  # frames per model call
+    overwrite: bool = False  # replace an existing output
+    quiet: bool = False  # no progress bar
+    temporal: TemporalOptions | None = field(default_factory=TemporalOptions)  # None = per-frame
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+    weights: Path | None = None  # a checkpoint instead of the shipped weights
+    engine_dir: Path | None = None  # where compiled engines are cached
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    style: str  # style the engine is built for
+    height: int  # model input height (multiple of 32)
+    width: int  # model input width (multiple of 32)
+    batch: int = 1  # static batch size
+    precision: str = "fp16"  # fp16 | fp32
+    backend: str = "tensorrt"  # tensorrt | onnxruntime
