@@ -7,10 +7,15 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TemporalOptions:
-    strength: float = 0.8  # 0 = per-frame output; 1 = keep as much of the warped past as the mask allows
+    strength: float = 0.8  # past's share of a trusted pixel, in [0, 1); 0 = per-frame output
     flow_preset: str = "fast"  # OpenCV DIS preset: ultrafast | fast | medium
-    consistency_px: float = 1.0  # forward-backward flow disagreement (px) above which a pixel is occluded
-    scene_cut_threshold: float = 0.35  # mean abs luma change in [0,1] units that counts as a cut
+    consistency_px: float = 1.0  # forward-backward flow round-trip error (px) above which a pixel is occluded
+    luma_tolerance: float = 0.06  # warped previous luma this far (in [0,1] units) from the current is not trusted
+    scene_cut_threshold: float = 0.8  # 1 - correlation of 32x18 thumbnails that counts as a cut (cheap pre-test)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength < 1.0:
+            raise ValueError(f"temporal strength must be in [0, 1), got {self.strength}")
 
 
 @dataclass(frozen=True)
@@ -44,5 +49,19 @@ class EngineSpec:
     height: int  # model input height (multiple of 32)
     width: int  # model input width (multiple of 32)
     batch: int = 1  # static batch size
-    precision: str = "fp16"  # fp16 | fp32
+    precision: str = "fp16"  # fp16 | fp32 (TensorRT; the onnxruntime export is always fp32)
     backend: str = "tensorrt"  # tensorrt | onnxruntime
+    weights: Path | None = None  # a checkpoint instead of the shipped weights
+
+    def __post_init__(self) -> None:
+        from vidcolor.errors import BackendError
+
+        if self.precision not in ("fp16", "fp32"):
+            raise BackendError(f"unknown precision {self.precision!r}", "choose fp16 or fp32")
+        if self.backend not in ("tensorrt", "onnxruntime"):
+            raise BackendError(f"cannot build engines for backend {self.backend!r}", "choose tensorrt or onnxruntime")
+        if self.batch < 1 or min(self.height, self.width) < 32 or self.height % 32 or self.width % 32:
+            raise BackendError(
+                f"bad engine shape {self.width}x{self.height} batch {self.batch}",
+                "width and height must be multiples of 32 and batch at least 1",
+            )

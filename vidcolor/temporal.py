@@ -1,0 +1,177 @@
+"""Temporal stabilization of per-frame model output at model resolution.
+
+Pure functions of numpy arrays plus one small stateful object, ``TemporalStabilizer``, that holds
+the previous frame. Flow follows ``vidcolor.flow``'s convention: a flow field lives on the CURRENT
+frame's pixel grid and points to where each pixel was in the PREVIOUS frame (backward flow), so
+``warp(previous, flow)`` lines the previous frame up with the current one.
+
+The step for frame t (lumas are the model inputs, outputs the model outputs, any channel count):
+
+    bwd = flow(luma[t-1] -> luma[t])        # on frame t's grid
+    fwd = flow(luma[t] -> luma[t-1])        # on frame t-1's grid, for the consistency check
+    trust = (1 - occlusion_mask(fwd, bwd)) * luma agreement after warping
+    out[t] = blend(model[t], warp(out[t-1], bwd), trust, strength)
+
+A scene cut (or a frame where almost nothing can be trusted) starts again from the model output.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vidcolor.flow import FlowEstimator, load_flow
+from vidcolor.options import TemporalOptions
+
+# Below this fraction of trusted pixels the previous frame is useless: treat it as a cut.
+MIN_TRUSTED_FRACTION = 0.2
+
+
+def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(h, w) float32 x and y coordinates of every pixel centre."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return xs, ys
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Pull ``image`` along ``flow``: out[:, y, x] = image[:, (y, x) + flow[y, x]] (bilinear).
+
+    image: (C, h, w) float32, any C and units. flow: (h, w, 2) float32 px (dx, dy).
+    Returns (C, h, w) float32; samples outside the frame repeat the nearest border pixel
+    (``occlusion_mask`` marks those pixels as untrusted).
+    """
+    if image.ndim != 3 or flow.shape != (*image.shape[1:], 2):
+        raise ValueError(f"warp needs (C,h,w) and (h,w,2); got {image.shape} and {flow.shape}")
+    xs, ys = pixel_grid(*image.shape[1:])
+    map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
+    out = np.empty_like(image, dtype=np.float32)
+    for start in range(0, image.shape[0], 4):  # cv2.remap handles at most 4 channels at once
+        chunk = np.ascontiguousarray(image[start:start + 4].transpose(1, 2, 0), dtype=np.float32)
+        warped = cv2.remap(chunk, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[start:start + 4] = warped.reshape(*warped.shape[:2], -1).transpose(2, 0, 1)
+    return out
+
+
+def occlusion_mask(fwd: np.ndarray, bwd: np.ndarray, threshold_px: float) -> np.ndarray:
+    """Where the backward flow cannot be trusted: 1 = occluded / out of frame, 0 = trusted.
+
+    bwd: (h, w, 2) px on the current frame's grid (current -> previous). fwd: (h, w, 2) px on the
+    previous frame's grid (previous -> current). Following a pixel back with ``bwd`` and forward
+    again with ``fwd`` should return it to where it started (Sundaram et al. 2010, Ruder et al.
+    2016); the allowed round-trip error is ``threshold_px`` plus 10% of the motion, and the mask
+    ramps from 0 at that error to 1 at twice it (soft edges avoid seams in the blend). Pixels
+    whose backward flow leaves the previous frame are occluded.
+    Returns (h, w) float32 in [0, 1].
+    """
+    if fwd.shape != bwd.shape or bwd.ndim != 3 or bwd.shape[2] != 2:
+        raise ValueError(f"flows must both be (h,w,2); got {fwd.shape} and {bwd.shape}")
+    height, width = bwd.shape[:2]
+    fwd_at_source = warp(np.ascontiguousarray(fwd.transpose(2, 0, 1)), bwd).transpose(1, 2, 0)
+    round_trip = np.sum((bwd + fwd_at_source) ** 2, axis=2)
+    motion = np.sum(bwd**2, axis=2) + np.sum(fwd_at_source**2, axis=2)
+    allowed = 0.01 * motion + threshold_px**2
+    occluded = np.clip(np.sqrt(round_trip / allowed) - 1.0, 0.0, 1.0)
+    xs, ys = pixel_grid(height, width)
+    src_x, src_y = xs + bwd[..., 0], ys + bwd[..., 1]
+    outside = (src_x < 0) | (src_x > width - 1) | (src_y < 0) | (src_y > height - 1)
+    occluded[outside] = 1.0
+    return occluded.astype(np.float32)
+
+
+def luma_agreement(luma: np.ndarray, warped_prev_luma: np.ndarray, tolerance: float) -> np.ndarray:
+    """How well the warped previous luma matches the current one: 1 = within ``tolerance``.
+
+    Both (h, w) float32 [0, 1]. Falls linearly to 0 at twice the tolerance: catches flow errors
+    the consistency check misses (both directions wrong in the same way) and lighting changes.
+    Returns (h, w) float32 in [0, 1].
+    """
+    error = np.abs(luma - warped_prev_luma)
+    return np.clip(2.0 - error / tolerance, 0.0, 1.0).astype(np.float32)
+
+
+def thumbnail(luma: np.ndarray, size: tuple[int, int] = (32, 18)) -> np.ndarray:
+    """(h, w) [0, 1] -> (size[1], size[0]) float32 zero-mean thumbnail (area-averaged)."""
+    small = cv2.resize(luma.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    return small - small.mean()
+
+
+def scene_change(prev_luma: np.ndarray, luma: np.ndarray) -> float:
+    """1 - correlation of two frames' 32x18 thumbnails: 0 = same picture, ~1 = unrelated.
+
+    Thumbnails make it insensitive to small motion and noise; correlation makes it insensitive to
+    the brightness and contrast flicker of old film. A flat frame (black, a fade) correlates with
+    nothing and counts as a change of 1. Both (h, w) float [0, 1].
+    """
+    if prev_luma.shape != luma.shape:
+        raise ValueError(f"frames differ in size: {prev_luma.shape} vs {luma.shape}")
+    a, b = thumbnail(prev_luma), thumbnail(luma)
+    correlation = float(np.sum(a * b)) / np.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)) + 1e-8)
+    return 1.0 - correlation
+
+
+def is_scene_cut(prev_luma: np.ndarray, luma: np.ndarray, threshold: float) -> bool:
+    """True when ``luma`` starts a new shot: ``scene_change`` above ``threshold``."""
+    return scene_change(prev_luma, luma) > threshold
+
+
+def blend(current: np.ndarray, warped_prev: np.ndarray, trust: np.ndarray, strength: float) -> np.ndarray:
+    """current + strength * trust * (warped_prev - current).
+
+    current, warped_prev: (C, h, w) float32, same units. trust: (h, w) in [0, 1].
+    strength in [0, 1): the past's share of a fully trusted pixel. Kept below 1 so that every
+    frame's own output keeps a share: the past's weight decays geometrically and cannot drift.
+    Returns a new (C, h, w) float32 array.
+    """
+    if current.shape != warped_prev.shape or trust.shape != current.shape[1:]:
+        raise ValueError(f"blend shapes differ: {current.shape}, {warped_prev.shape}, {trust.shape}")
+    weight = (strength * trust)[None]
+    return (current + weight * (warped_prev - current)).astype(np.float32)
+
+
+class TemporalStabilizer:
+    """Stabilizes a stream of model outputs; call once per frame, in order.
+
+    ``stab(luma (h, w) float32 [0, 1], output (C, h, w) float32) -> (C, h, w) float32``: the luma
+    is the model's input frame, the output its prediction (any channel count and units).
+    Holds the previous input luma and the previous STABILIZED output.
+    """
+
+    def __init__(self, options: TemporalOptions, flow: FlowEstimator | None = None) -> None:
+        self.options = options
+        self.flow = flow if flow is not None else load_flow(options.flow_preset)
+        self.cuts = 0  # scene cuts seen so far (frames where the state was reset)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next frame is passed through unchanged."""
+        self._prev_luma: np.ndarray | None = None
+        self._prev_output: np.ndarray | None = None
+
+    def __call__(self, luma: np.ndarray, output: np.ndarray) -> np.ndarray:
+        if luma.ndim != 2 or output.ndim != 3 or output.shape[1:] != luma.shape:
+            raise ValueError(f"need luma (h,w) and output (C,h,w); got {luma.shape}, {output.shape}")
+        luma = luma.astype(np.float32, copy=False)
+        output = output.astype(np.float32, copy=False)
+        if self.options.strength <= 0:
+            return output.copy()
+        stabilized = self._stabilize(luma, output)
+        self._prev_luma, self._prev_output = luma, stabilized
+        return stabilized
+
+    def _stabilize(self, luma: np.ndarray, output: np.ndarray) -> np.ndarray:
+        prev_luma, prev_output = self._prev_luma, self._prev_output
+        if prev_luma is None or prev_luma.shape != luma.shape or prev_output.shape != output.shape:
+            return output.copy()
+        if is_scene_cut(prev_luma, luma, self.options.scene_cut_threshold):
+            self.cuts += 1
+            return output.copy()
+        bwd = self.flow.estimate(prev_luma, luma)
+        fwd = self.flow.estimate(luma, prev_luma)
+        # One remap carries the previous output and luma together.
+        warped = warp(np.concatenate([prev_output, prev_luma[None]]), bwd)
+        trust = (1.0 - occlusion_mask(fwd, bwd, self.options.consistency_px)) * luma_agreement(
+            luma, warped[-1], self.options.luma_tolerance
+        )
+        if float(trust.mean()) < MIN_TRUSTED_FRACTION:  # a cut the thumbnail test missed
+            self.cuts += 1
+            return output.copy()
+        return blend(output, warped[:-1], trust, self.options.strength)
