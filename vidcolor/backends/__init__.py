@@ -1,0 +1,102 @@
+"""Backends: one small interface (`Backend.infer`), chosen by name.
+
+    with load_backend("auto", "natural", 256, 448, batch=4) as backend:
+        ab = backend.infer(luma)        # (N,1,256,448) float32 [0,1] -> (N,2,256,448) Lab a/b
+
+`auto` picks tensorrt (when installed, with a GPU) > torch on CUDA > the faster CPU backend.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vidcolor.backends.base import Backend, StaticShapeBackend, check_shape
+from vidcolor.errors import BackendError
+from vidcolor.styles import get_style
+
+__all__ = ["Backend", "StaticShapeBackend", "BACKENDS", "available_backends", "load_backend", "resolve_backend"]
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+DEVICES = ("auto", "cpu", "cuda")
+# Faster of the two CPU backends for the shipped generator on a 2-core x86 machine (ONNX Runtime
+# ~1.5x torch at 256x448, see docs/BENCHMARKS.md); torch is the fallback when it is missing.
+CPU_DEFAULT = "onnxruntime"
+
+
+def available_backends() -> dict[str, str | None]:
+    """Backend name -> None when it can run here, else why not (with what to install)."""
+    from vidcolor.backends.onnxruntime_backend import import_onnxruntime
+    from vidcolor.backends.tensorrt_backend import import_tensorrt
+
+    return {
+        "torch": None,
+        "onnxruntime": _why_not(import_onnxruntime),
+        "tensorrt": _why_not(import_tensorrt) or (None if torch.cuda.is_available() else
+                                                 "no CUDA GPU: TensorRT needs an NVIDIA GPU and a CUDA build of torch"),
+    }
+
+
+def _why_not(importer) -> str | None:
+    try:
+        importer()
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
+def resolve_backend(name: str, device: str, available: dict[str, str | None], cuda: bool) -> tuple[str, str]:
+    """(backend name, device) to use for --backend `name` --device `device`. Pure: `available` is
+    available_backends(), `cuda` whether torch sees a GPU. BackendError for impossible choices."""
+    if name != "auto" and name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}", f"choose one of: auto, {', '.join(BACKENDS)}")
+    if device not in DEVICES:
+        raise BackendError(f"unknown device {device!r}", f"choose one of: {', '.join(DEVICES)}")
+    if device == "cuda" and not cuda:
+        raise BackendError("--device cuda asked for, but torch sees no CUDA GPU", "use --device cpu or auto")
+    if name == "auto":
+        if cuda and device != "cpu":
+            return ("tensorrt" if available["tensorrt"] is None else "torch"), "cuda"
+        return (CPU_DEFAULT if available[CPU_DEFAULT] is None else "torch"), "cpu"
+    if available[name] is not None:
+        raise BackendError(f"backend {name} cannot run here: {available[name]}")
+    if name == "tensorrt":
+        if device == "cpu":
+            raise BackendError("the tensorrt backend runs on the GPU only", "use --device cuda or another backend")
+        return name, "cuda"
+    if name == "torch":
+        return name, ("cuda" if cuda and device != "cpu" else "cpu")
+    return name, device  # onnxruntime: "auto" lets it use its CUDA provider where installed
+
+
+def load_backend(
+    name: str, style: str, height: int, width: int, batch: int, device: str = "auto",
+    weights: Path | None = None, engine_dir: Path | None = None, *,
+    compile: bool = False, cuda_graph: bool = True,
+) -> Backend:
+    """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
+
+    Static shape (batch,1,height,width); height and width multiples of 32. `compile` and
+    `cuda_graph` apply to torch on CUDA. ONNX files and engines are cached in `engine_dir`
+    (default: vidcolor.engine.resolve_engine_dir)."""
+    get_style(style)
+    check_shape(batch, height, width)
+    backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
+    from vidcolor.models.checkpoint import load_generator
+
+    module = load_generator(weights).for_style(style)
+    if backend == "torch":
+        from vidcolor.backends.torch_backend import TorchBackend
+
+        cuda = device == "cuda"
+        return TorchBackend(module, batch, height, width, device, compile=compile and cuda, cuda_graph=cuda_graph and cuda)
+    from vidcolor.engine import resolve_engine_dir
+
+    folder = resolve_engine_dir(engine_dir)
+    if backend == "onnxruntime":
+        from vidcolor.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend.from_module(module, style, batch, height, width, folder, device)
+    from vidcolor.backends.tensorrt_backend import TensorRTBackend
+
+    return TensorRTBackend.from_module(module, style, batch, height, width, folder)

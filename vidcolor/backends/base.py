@@ -1,0 +1,102 @@
+"""What every backend shares: the `Backend` protocol, input checks and short-batch padding."""
+from __future__ import annotations
+
+import os
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from vidcolor.errors import BackendError
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs one style's generator at one static shape (batch, 1, height, width)."""
+
+    name: str  # "torch" | "onnxruntime" | "tensorrt"
+    batch: int  # the most frames one infer() call takes
+
+    def infer(self, luma: np.ndarray) -> np.ndarray:
+        """(N,1,h,w) float32 luma in [0,1], N <= batch -> (N,C,h,w) float32 (Lab a/b or RGB [0,1])."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class StaticShapeBackend:
+    """Base for backends compiled for one (batch, 1, height, width) shape.
+
+    `infer` checks the input, pads a short batch by repeating its last frame, calls `_run` on
+    exactly `batch` frames and drops the padding again. Subclasses implement `_run` and `close`.
+    """
+
+    name = "static"
+
+    def __init__(self, batch: int, height: int, width: int) -> None:
+        check_shape(batch, height, width)
+        self.batch, self.height, self.width = batch, height, width
+
+    def infer(self, luma: np.ndarray) -> np.ndarray:
+        n = check_luma(luma, self.batch, self.height, self.width)
+        out = self._run(pad_batch(np.ascontiguousarray(luma, dtype=np.float32), self.batch))
+        return out[:n]
+
+    def _run(self, luma: np.ndarray) -> np.ndarray:
+        """(batch,1,h,w) float32 -> (batch,C,h,w) float32."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> StaticShapeBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} batch={self.batch} {self.height}x{self.width}>"
+
+
+def check_shape(batch: int, height: int, width: int) -> None:
+    """Raise BackendError unless batch >= 1 and height, width are positive multiples of 32."""
+    if batch < 1:
+        raise BackendError(f"batch must be at least 1, got {batch}")
+    if height < 32 or width < 32 or height % 32 or width % 32:
+        raise BackendError(
+            f"model size {width}x{height} is not usable", "width and height must be multiples of 32"
+        )
+
+
+def check_luma(luma: np.ndarray, batch: int, height: int, width: int) -> int:
+    """Validate a (N,1,height,width) float array with 1 <= N <= batch; return N."""
+    if not isinstance(luma, np.ndarray) or luma.ndim != 4 or luma.shape[1:] != (1, height, width):
+        shape = getattr(luma, "shape", type(luma).__name__)
+        raise ValueError(f"expected luma of shape (N,1,{height},{width}), got {shape}")
+    n = luma.shape[0]
+    if not 1 <= n <= batch:
+        raise ValueError(f"expected 1 to {batch} frames per call, got {n}")
+    return n
+
+
+def pad_batch(luma: np.ndarray, batch: int) -> np.ndarray:
+    """(N,...) -> (batch,...) by repeating the last frame; returns the input itself when N == batch."""
+    n = luma.shape[0]
+    if n == batch:
+        return luma
+    return np.concatenate([luma, np.repeat(luma[-1:], batch - n, axis=0)])
+
+
+def physical_cores() -> int:
+    """CPU cores this process may use, counting each physical core once where that is known."""
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil  # optional: knows about SMT siblings
+
+        return max(1, min(allowed, psutil.cpu_count(logical=False) or allowed))
+    except ImportError:
+        return max(1, allowed)

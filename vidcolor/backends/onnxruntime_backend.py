@@ -1,0 +1,84 @@
+"""ONNX Runtime backend: the generator exported to ONNX once per (weights, style, shape, batch) and
+run by an InferenceSession: CPUExecutionProvider, or the CUDA provider when installed and asked for.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidcolor.backends.base import StaticShapeBackend, physical_cores
+from vidcolor.engine import INPUT_NAME, cached_onnx
+from vidcolor.errors import BackendError
+
+INSTALL_HINT = "pip install onnxruntime (or onnxruntime-gpu for the CUDA provider)"
+
+
+def import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendError(f"onnxruntime is not available ({exc})", INSTALL_HINT) from None
+    return onnxruntime
+
+
+def session_options(threads: int | None = None):
+    """Tuned for one static-shape model: all graph optimisations, one intra-op thread per physical
+    core, no inter-op parallelism (the graph is a chain), and no busy-wait spinning between calls
+    so that decode and encode threads get the cores while the model waits for frames."""
+    ort = import_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads or physical_cores()
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3  # errors only
+    return opts
+
+
+def providers_for(device: str) -> list[str]:
+    """Execution providers for --device auto | cpu | cuda."""
+    available = import_onnxruntime().get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise BackendError("onnxruntime has no CUDA provider here", "pip install onnxruntime-gpu, or use --device cpu")
+    return ["CPUExecutionProvider"]
+
+
+class OnnxRuntimeBackend(StaticShapeBackend):
+    """Runs an exported generator (input "luma" (batch,1,h,w) -> output (batch,C,h,w)) in ONNX Runtime."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self, onnx_path: Path, batch: int, height: int, width: int, device: str = "cpu", threads: int | None = None
+    ) -> None:
+        super().__init__(batch, height, width)
+        ort = import_onnxruntime()
+        self.providers = providers_for(device)
+        try:
+            self._session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=self.providers)
+        except Exception as exc:  # onnxruntime raises its own, unexported exception types
+            raise BackendError(f"onnxruntime cannot load {onnx_path}: {exc}", "delete the file to re-export it")
+        shape = tuple(self._session.get_inputs()[0].shape)
+        if shape != (batch, 1, height, width):
+            raise BackendError(f"{Path(onnx_path).name} takes {shape}, expected {(batch, 1, height, width)}")
+
+    @classmethod
+    def from_module(
+        cls, module, style: str, batch: int, height: int, width: int, engine_dir: Path,
+        device: str = "cpu", threads: int | None = None,
+    ) -> OnnxRuntimeBackend:
+        """Export `module` (cached in `engine_dir`) and open a session on it."""
+        path = cached_onnx(module, style, height, width, batch, Path(engine_dir))
+        return cls(path, batch, height, width, device, threads)
+
+    def _run(self, luma: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {INPUT_NAME: luma})[0]
+
+    def close(self) -> None:
+        self._session = None

@@ -1,0 +1,71 @@
+"""The reference backend: eager PyTorch. CPU in float32; CUDA in fp16 + channels_last, optionally
+torch.compile'd and replayed as a CUDA graph (the shape is static, so one capture serves every call).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from vidcolor.backends.base import StaticShapeBackend, physical_cores
+from vidcolor.errors import BackendError
+
+
+class TorchBackend(StaticShapeBackend):
+    """Runs `module` ((N,1,h,w) luma -> (N,C,h,w)) on `device` at the static shape (batch,1,h,w).
+
+    `compile`: torch.compile the module (CUDA only: on CPU the first call costs more than it saves).
+    `cuda_graph`: capture one forward pass as a CUDA graph and replay it (CUDA only).
+    `threads`: intra-op threads on CPU (default: physical cores)."""
+
+    name = "torch"
+
+    def __init__(
+        self, module: torch.nn.Module, batch: int, height: int, width: int, device: str = "cpu",
+        compile: bool = False, cuda_graph: bool = False, threads: int | None = None,
+    ) -> None:
+        super().__init__(batch, height, width)
+        self.device = torch.device(device)
+        cuda = self.device.type == "cuda"
+        if cuda and not torch.cuda.is_available():
+            raise BackendError("device cuda asked for, but torch sees no CUDA GPU", "use --device cpu")
+        if (compile or cuda_graph) and not cuda:
+            raise BackendError("compile and CUDA graphs need --device cuda")
+        if not cuda:
+            torch.set_num_threads(threads or physical_cores())
+        self.dtype = torch.float16 if cuda else torch.float32
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        net = copy.deepcopy(module).eval().to(self.device, self.dtype, memory_format=self.memory_format)
+        self._net = torch.compile(net, mode="max-autotune-no-cudagraphs") if compile else net
+        self._input = torch.zeros(batch, 1, height, width, device=self.device, dtype=self.dtype)
+        self._input = self._input.contiguous(memory_format=self.memory_format)
+        self._graph, self._graph_output = self._capture() if cuda_graph else (None, None)
+
+    @torch.inference_mode()
+    def _capture(self) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+        """Warm up on a side stream (as torch.cuda.graphs requires), then record one forward pass."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._net(self._input)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            output = self._net(self._input)
+        return graph, output
+
+    @torch.inference_mode()
+    def _run(self, luma: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(luma)
+        if self.device.type == "cpu":
+            return self._net(x).float().numpy()
+        self._input.copy_(x)  # static buffer: the captured graph reads from this memory
+        out = self._graph_output if self._graph is not None else self._net(self._input)
+        if self._graph is not None:
+            self._graph.replay()
+        return out.float().cpu().numpy()
+
+    def close(self) -> None:
+        self._graph = self._graph_output = self._net = None

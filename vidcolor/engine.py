@@ -1,0 +1,252 @@
+"""Compiled-model cache: where engines live, ONNX export per (style, size, batch), cache keys.
+
+Layout of an engine dir (all file names carry a key, so stale files are simply never matched):
+
+    natural_256x448_b4_<onnx key>.onnx               ONNX export (weights digest, shape, opset)
+    natural_256x448_b4_fp16_<engine key>.engine      TensorRT engine
+    natural_256x448_b4_fp16_<engine key>.json        sidecar: the fields the engine key covers
+    timing_<trt version>_<gpu>_sm<cc>.cache          TensorRT timing cache, shared per GPU + version
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import sysconfig
+import tomllib
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from vidcolor.errors import BackendError
+from vidcolor.options import EngineSpec
+
+ENV_ENGINE_DIR = "VIDCOLOR_ENGINE_DIR"
+ONNX_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "luma", "output"
+
+
+# --- where engines live -------------------------------------------------------------------------
+
+
+def resolve_engine_dir(
+    flag: Path | None = None, cwd: Path | None = None, environ: dict[str, str] | None = None
+) -> Path:
+    """The engine cache folder: --engine-dir > $VIDCOLOR_ENGINE_DIR > ./engines inside a vidcolor
+    checkout (cwd holds vidcolor's pyproject.toml) > $XDG_CACHE_HOME/vidcolor/engines
+    (default ~/.cache/vidcolor/engines). Never inside site-packages. The folder is not created."""
+    env = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    if flag is not None:
+        chosen = Path(flag).expanduser()
+    elif env.get(ENV_ENGINE_DIR):
+        chosen = Path(env[ENV_ENGINE_DIR]).expanduser()
+    elif _is_vidcolor_checkout(cwd):
+        chosen = cwd / "engines"
+    else:
+        cache_home = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+        chosen = Path(cache_home) / "vidcolor" / "engines"
+    chosen = chosen.resolve()
+    if _inside_site_packages(chosen):
+        raise BackendError(
+            f"engine dir {chosen} is inside the Python installation",
+            f"pass --engine-dir or set {ENV_ENGINE_DIR} to a folder outside site-packages",
+        )
+    return chosen
+
+
+def _is_vidcolor_checkout(folder: Path) -> bool:
+    try:
+        meta = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return meta.get("project", {}).get("name") == "vidcolor"
+
+
+def _inside_site_packages(path: Path) -> bool:
+    roots = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    return any(path.is_relative_to(Path(r).resolve()) for r in roots) or "site-packages" in path.parts
+
+
+def _ensure_dir(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendError(f"cannot create engine dir {folder}: {exc.strerror}", "pass another --engine-dir")
+    return folder
+
+
+# --- ONNX export --------------------------------------------------------------------------------
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    """sha256 over the names, dtypes, shapes and values of a module's parameters and buffers."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def shape_tag(style: str, height: int, width: int, batch: int) -> str:
+    return f"{style}_{height}x{width}_b{batch}"
+
+
+def cached_onnx(
+    module: torch.nn.Module, style: str, height: int, width: int, batch: int, engine_dir: Path,
+    fp16_compute: bool = False,
+) -> Path:
+    """Export `module` to ONNX once per (weights, style, shape, batch, compute dtype); return the path.
+
+    The file name holds a key over the weights digest, shape, opset and torch version, so a file
+    from other weights is never reused. `fp16_compute` bakes fp16 arithmetic into the graph
+    (fp32 inputs/outputs, casts inside), for strongly typed TensorRT builds."""
+    fields = {
+        "weights": module_digest(module), "style": style, "height": height, "width": width,
+        "batch": batch, "opset": ONNX_OPSET, "fp16_compute": fp16_compute,
+        "torch": torch.__version__.split("+")[0],
+    }
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    suffix = "_fp16c" if fp16_compute else ""
+    path = _ensure_dir(Path(engine_dir)) / f"{shape_tag(style, height, width, batch)}{suffix}_{key}.onnx"
+    if not path.exists():
+        data = export_onnx_bytes(module, height, width, batch, fp16_compute)
+        atomic_write(path, data)
+    return path
+
+
+def export_onnx_bytes(
+    module: torch.nn.Module, height: int, width: int, batch: int, fp16_compute: bool = False
+) -> bytes:
+    """Trace `module` at the static shape (batch,1,height,width) -> serialized ONNX (opset 17).
+
+    Input "luma" (batch,1,h,w) float32, output "output" (batch,C,h,w) float32. Uses the TorchScript
+    exporter, which needs no extra packages (the torch.export one needs onnxscript)."""
+    import copy
+
+    net = copy.deepcopy(module).float().eval().cpu()
+    if fp16_compute:
+        net = Fp16Compute(net.half())
+    example = torch.rand(batch, 1, height, width)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # legacy-exporter and tracer notices, not problems
+        torch.onnx.export(
+            net, (example,), buffer, dynamo=False, opset_version=ONNX_OPSET,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
+        )
+    return buffer.getvalue()
+
+
+class Fp16Compute(torch.nn.Module):
+    """Runs a half-precision module behind float32 inputs and outputs."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.half()).float()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file beside `path` so a crash never leaves a half-written cache file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# --- TensorRT engine keys -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str  # e.g. "NVIDIA H100 80GB HBM3"
+    compute_capability: str  # e.g. "9.0"
+
+
+def current_gpu() -> GpuInfo:
+    """The CUDA device torch uses now; BackendError when there is none."""
+    if not torch.cuda.is_available():
+        raise BackendError("no CUDA GPU found", "TensorRT needs an NVIDIA GPU with a CUDA build of torch")
+    major, minor = torch.cuda.get_device_capability()
+    return GpuInfo(torch.cuda.get_device_name(), f"{major}.{minor}")
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything that makes a TensorRT engine valid; any change gives another file name."""
+
+    onnx_sha256: str
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    precision: str  # fp16 | fp32
+    style: str
+    height: int
+    width: int
+    batch: int
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+
+    def engine_path(self, engine_dir: Path) -> Path:
+        tag = shape_tag(self.style, self.height, self.width, self.batch)
+        return Path(engine_dir) / f"{tag}_{self.precision}_{self.digest()}.engine"
+
+    def timing_cache_path(self, engine_dir: Path) -> Path:
+        gpu = re.sub(r"[^A-Za-z0-9]+", "-", self.gpu_name).strip("-").lower()
+        return Path(engine_dir) / f"timing_{self.tensorrt_version}_{gpu}_sm{self.compute_capability}.cache"
+
+    def sidecar(self) -> dict:
+        return {**asdict(self), "key": self.digest()}
+
+
+def sidecar_path(engine_path: Path) -> Path:
+    return engine_path.with_suffix(".json")
+
+
+# --- vidcolor build-engine ----------------------------------------------------------------------
+
+
+def build_engines(specs: list[EngineSpec], engine_dir: Path | None = None) -> list[Path]:
+    """Build (or find in the cache) one engine per spec; return their paths in spec order.
+
+    backend "tensorrt": ONNX export + TensorRT engine for this GPU (BackendError without
+    TensorRT or a GPU). backend "onnxruntime": the ONNX file the onnxruntime backend runs."""
+    from vidcolor.backends.tensorrt_backend import import_tensorrt
+    from vidcolor.models.checkpoint import load_generator
+    from vidcolor.styles import get_style
+
+    folder = resolve_engine_dir(engine_dir)
+    for spec in specs:
+        get_style(spec.style)
+    if any(s.backend == "tensorrt" for s in specs):
+        import_tensorrt()  # fail before any export when TensorRT is missing
+        gpu = current_gpu()
+    generators: dict[Path | None, object] = {}
+    paths = []
+    for spec in specs:
+        if spec.weights not in generators:
+            generators[spec.weights] = load_generator(spec.weights)
+        module = generators[spec.weights].for_style(spec.style)
+        if spec.backend == "onnxruntime":
+            paths.append(cached_onnx(module, spec.style, spec.height, spec.width, spec.batch, folder))
+        else:
+            from vidcolor.backends.tensorrt_backend import ensure_engine
+
+            paths.append(ensure_engine(module, spec, folder, gpu))
+    return paths
