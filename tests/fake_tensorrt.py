@@ -168,9 +168,10 @@ class Builder:
         reused = config.timing_cache is not None and digest in config.timing_cache.entries
         if config.timing_cache is not None:
             config.timing_cache.entries[digest] = "tactics"
-        BUILDS.append({"fp16": BuilderFlag.FP16 in config.flags, "flags": network.flags, "timing_reused": reused,
+        fp16 = any(flag.name == "FP16" for flag in config.flags)  # tests may swap BuilderFlag for 11's
+        BUILDS.append({"fp16": fp16, "flags": network.flags, "timing_reused": reused,
                        "workspace": config.pool_limits.get(MemoryPoolType.WORKSPACE)})
-        header = {"version": __version__, "fp16": BuilderFlag.FP16 in config.flags, "io": _onnx_io(network.onnx)}
+        header = {"version": __version__, "fp16": fp16, "io": _onnx_io(network.onnx)}
         head = json.dumps(header).encode()
         return _ENGINE_MAGIC + len(head).to_bytes(4, "little") + head + network.onnx
 

@@ -85,12 +85,9 @@ def _ensure_dir(folder: Path) -> Path:
 
 def module_digest(module: torch.nn.Module) -> str:
     """sha256 over the names, dtypes, shapes and values of a module's parameters and buffers."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    from vidcolor.models.checkpoint import tensor_digest
+
+    return tensor_digest(module.state_dict())
 
 
 def file_sha256(path: Path) -> str:
@@ -237,12 +234,13 @@ def build_engines(specs: list[EngineSpec], engine_dir: Path | None = None) -> li
     if any(s.backend == "tensorrt" for s in specs):
         import_tensorrt()  # fail before any export when TensorRT is missing
         gpu = current_gpu()
-    generators: dict[Path | None, object] = {}
+    generators: dict[tuple, object] = {}  # shipped weights come one file per style
     paths = []
     for spec in specs:
-        if spec.weights not in generators:
-            generators[spec.weights] = load_generator(spec.weights)
-        module = generators[spec.weights].for_style(spec.style)
+        source = (spec.weights, None if spec.weights else spec.style)
+        if source not in generators:
+            generators[source] = load_generator(spec.weights, spec.style)
+        module = generators[source].for_style(spec.style)
         if spec.backend == "onnxruntime":
             paths.append(cached_onnx(module, spec.style, spec.height, spec.width, spec.batch, folder))
         else:

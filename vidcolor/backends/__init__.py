@@ -84,7 +84,7 @@ def load_backend(
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
     from vidcolor.models.checkpoint import load_generator
 
-    module = load_generator(weights).for_style(style)
+    module = load_generator(weights, style).for_style(style)
     if backend == "torch":
         from vidcolor.backends.torch_backend import TorchBackend
 
