@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -135,12 +136,12 @@ def decoded_lumas(path: Path) -> list[np.ndarray]:
         return [f.y for f in reader]
 
 
-def read_frames(path: Path) -> tuple[av.video.stream.VideoStream, list[av.VideoFrame]]:
-    """(stream description, decoded frames) of the first video stream, decoded without any help."""
+def read_frames(path: Path) -> tuple[SimpleNamespace, list[av.VideoFrame]]:
+    """(time_base and average_rate of the first video stream, its frames), decoded plainly."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         frames = list(c.decode(stream))
-        return stream, frames
+        return SimpleNamespace(time_base=stream.time_base, average_rate=stream.average_rate), frames
 
 
 def packets_of(path: Path, kind: str = "audio") -> list[list[tuple[bytes, int | None, int | None]]]:

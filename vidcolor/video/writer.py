@@ -200,11 +200,15 @@ class VideoWriter:
     def _abort(self) -> None:
         """Stop the encoder thread, close the container, delete the temporary file."""
         self._error = self._error or _Aborted()
-        while self._thread.is_alive():
+        while self._thread.is_alive():  # wake the thread: it sees the error and returns
             try:
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
+                self._queue.put(self._END, timeout=0.05)
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+            self._thread.join(timeout=0.05)
         self._discard()
 
     def _discard(self) -> None:
@@ -281,10 +285,10 @@ class VideoWriter:
         try:
             while True:
                 item = self._queue.get()
-                if item is self._END:
-                    break
                 if self._error is not None:
                     return
+                if item is self._END:
+                    break
                 self._encode(self._frame(*item))
             self._encode(None)
             self._copy_packets_until(None)

@@ -1,0 +1,113 @@
+"""Generator, discriminator and checkpoints: shapes, conditioning, ONNX export, safe loading."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidcolor.errors import CheckpointError, StyleError
+from vidcolor.models.checkpoint import load_generator, read_checkpoint, save_generator
+from vidcolor.models.discriminator import PatchDiscriminator
+from vidcolor.models.generator import AB_RANGE, GeneratorConfig, build_generator
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return build_generator(GeneratorConfig.tiny(("natural", "ukiyoe")), seed=0).eval()
+
+
+@pytest.mark.parametrize(("h", "w"), [(32, 32), (64, 96), (96, 160)])
+def test_generator_shapes_and_ranges(gen, h, w):
+    x = torch.rand(2, 1, h, w)
+    with torch.no_grad():
+        ab = gen.for_style("natural")(x)
+        rgb = gen.for_style("ukiyoe")(x)
+    assert ab.shape == (2, 2, h, w) and rgb.shape == (2, 3, h, w)
+    assert ab.abs().max() <= AB_RANGE and 0 <= rgb.min() and rgb.max() <= 1
+
+
+def test_style_conditioning_changes_output(gen):
+    g = build_generator(GeneratorConfig.tiny(("ukiyoe", "ukiyoe")), seed=0).eval()
+    with torch.no_grad():
+        for norm in (m for m in g.modules() if hasattr(m, "scale")):
+            norm.scale[1].mul_(1.5)
+        x = torch.rand(1, 1, 64, 64)
+        assert not torch.allclose(g(x, 0), g(x, 1))
+
+
+def test_unknown_style_raises(gen):
+    with pytest.raises(StyleError, match="natural, ukiyoe"):
+        gen.for_style("cubism")
+
+
+def test_discriminator_patch_output():
+    assert PatchDiscriminator()(torch.rand(2, 3, 64, 96)).shape == (2, 1, 7, 11)
+
+
+def test_onnx_export_matches_torch(gen, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    module = gen.for_style("natural")
+    x = torch.rand(1, 1, 64, 96)
+    path = tmp_path / "g.onnx"
+    torch.onnx.export(module, (x,), str(path), input_names=["luma"], output_names=["out"], opset_version=17, dynamo=False)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"luma": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, module(x).numpy(), atol=1e-3)
+
+
+def test_checkpoint_round_trip(gen, tmp_path):
+    path = save_generator(tmp_path / "g.safetensors", gen, {"metrics": {"psnr": 1.0}})
+    loaded = load_generator(path)
+    assert loaded.style_names == ["natural", "ukiyoe"] and loaded.metadata["metrics"] == {"psnr": 1.0}
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, 1), gen(x, 1))
+
+
+def test_fp16_checkpoint_is_close(gen, tmp_path):
+    path = save_generator(tmp_path / "g16.safetensors", gen, dtype=torch.float16)
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        assert (load_generator(path)(x, 0) - gen(x, 0)).abs().max() < 0.5  # Lab units
+
+
+def test_tampered_checkpoint_refused(gen, tmp_path):
+    path = save_generator(tmp_path / "g.safetensors", gen)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # flip a byte of tensor data
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="modified"):
+        load_generator(path)
+
+
+def test_not_a_checkpoint_refused(tmp_path):
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(b"not safetensors at all")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        read_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        read_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_wrong_architecture_refused(gen, tmp_path):
+    path = save_generator(tmp_path / "g.safetensors", gen)
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["vidcolor"])
+    meta["config"]["decoder"] = [8, 8, 8, 8, 8]  # claims another decoder than the tensors hold
+    save_file(load_file(str(path)), str(path), metadata={"vidcolor": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="architecture"):
+        load_generator(path)
+
+
+def test_checkpoint_never_unpickles(gen, tmp_path, monkeypatch):
+    path = save_generator(tmp_path / "g.safetensors", gen)
+    import pickle
+
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load used"))
+    load_generator(path)
