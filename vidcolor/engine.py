@@ -69,7 +69,7 @@ def _is_vidcolor_checkout(folder: Path) -> bool:
 
 def _inside_site_packages(path: Path) -> bool:
     roots = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
-    return any(path.is_relative_to(Path(r).resolve()) for r in roots) or "site-packages" in path.parts
+    return any(path.is_relative_to(Path(r).resolve()) for r in roots) or bool({"site-packages", "dist-packages"} & set(path.parts))
 
 
 def _ensure_dir(folder: Path) -> Path:

@@ -17,7 +17,9 @@ class TorchBackend(StaticShapeBackend):
 
     `compile`: torch.compile the module (CUDA only: on CPU the first call costs more than it saves).
     `cuda_graph`: capture one forward pass as a CUDA graph and replay it (CUDA only).
-    `threads`: intra-op threads on CPU (default: physical cores)."""
+    `threads`: intra-op threads on CPU (default: one per physical core but one, which is left to
+    decode and encode: torch's OpenMP pool spin-waits, and on a shared 2-core machine 2 threads
+    ran 50x slower than 1, see docs/BENCHMARKS.md)."""
 
     name = "torch"
 
@@ -32,19 +34,22 @@ class TorchBackend(StaticShapeBackend):
             raise BackendError("device cuda asked for, but torch sees no CUDA GPU", "use --device cpu")
         if (compile or cuda_graph) and not cuda:
             raise BackendError("compile and CUDA graphs need --device cuda")
-        if not cuda:
-            torch.set_num_threads(threads or physical_cores())
+        if cuda:
+            torch.backends.cudnn.benchmark = True  # one static shape: pick the fastest conv kernels once
+        else:
+            torch.set_num_threads(threads or default_threads())
         self.dtype = torch.float16 if cuda else torch.float32
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         net = copy.deepcopy(module).eval().to(self.device, self.dtype, memory_format=self.memory_format)
-        self._net = torch.compile(net, mode="max-autotune-no-cudagraphs") if compile else net
+        self._net = torch.compile(net) if compile else net  # graphs, if any, are captured below
         self._input = torch.zeros(batch, 1, height, width, device=self.device, dtype=self.dtype)
         self._input = self._input.contiguous(memory_format=self.memory_format)
         self._graph, self._graph_output = self._capture() if cuda_graph else (None, None)
 
     @torch.inference_mode()
     def _capture(self) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
-        """Warm up on a side stream (as torch.cuda.graphs requires), then record one forward pass."""
+        """Warm up on a side stream (as torch.cuda.graphs requires: cuDNN autotuning, compiled kernels
+        and allocations happen there), then record one forward pass on that same stream."""
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
@@ -52,7 +57,7 @@ class TorchBackend(StaticShapeBackend):
                 self._net(self._input)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=side):
             output = self._net(self._input)
         return graph, output
 
@@ -69,3 +74,8 @@ class TorchBackend(StaticShapeBackend):
 
     def close(self) -> None:
         self._graph = self._graph_output = self._net = None
+
+
+def default_threads() -> int:
+    """torch CPU threads: physical cores minus one for the decode and encode threads, at least 1."""
+    return max(1, physical_cores() - 1)
