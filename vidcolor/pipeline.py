@@ -1,0 +1,195 @@
+"""`run_video`: decode -> model at a small fixed size -> temporal step -> merge -> encode.
+
+Decoding and encoding run in their own threads with bounded queues, so the three stages overlap
+and memory stays flat however long the film is. Everything the user can get wrong is checked
+by `validate` before any file is created or any model is loaded.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
+from vidcolor.errors import OutputError, VidcolorError
+from vidcolor.options import RunOptions
+from vidcolor.styles import StyleSpec, get_style
+from vidcolor.video.reader import LumaReader, VideoInfo, probe
+from vidcolor.video.writer import PlaneFormat, VideoWriter, container_format, plan_output
+
+# stabilizer(model-res luma (h, w) [0,1], model output (C, h, w)) -> stabilized (C, h, w)
+Stabilizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    input: Path  # the source video
+    output: Path  # the finished file
+    style: str  # style name used
+    backend: str  # backend that ran the model
+    frames: int  # frames written (== frames decoded)
+    skipped_frames: int  # frames lost to damage in the input
+    seconds: float  # wall time of the decode/model/encode loop
+    size: tuple[int, int]  # (width, height) of the output frames
+    model_size: tuple[int, int]  # (height, width) the model ran at
+    warnings: tuple[str, ...] = ()  # things the user should know (dropped streams, skipped frames)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """One line for the terminal: frames, time, speed, where the result is."""
+        return f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} fps) -> {self.output}"
+
+
+def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None = None) -> RunSummary:
+    """Colourize or stylize ``options.input`` into ``options.output``; see the module docstring.
+
+    ``backend`` (anything with ``infer`` (N,1,h,w) -> (N,C,h,w)) and ``stabilizer`` are built
+    from the options when not given; a given backend is not closed here.
+    """
+    style, info, fmt = validate(options)
+    size = model_size(info.height, info.width, options.model_height)
+    merge = merge_natural if style.mode == "colorize" else merge_stylized
+    with ExitStack() as stack:
+        if backend is None:
+            backend = stack.enter_context(_load_backend(options, style, size))
+        if stabilizer is None and options.temporal is not None:
+            from vidcolor.temporal import TemporalStabilizer
+
+            stabilizer = TemporalStabilizer(options.temporal)
+        start = time.perf_counter()
+        reader = stack.enter_context(LumaReader(info))
+        writer = stack.enter_context(VideoWriter(options.output, info, fmt, options.encode))
+        advance = stack.enter_context(progress_bar(info.frame_count, options.quiet))
+        for frames in batched(reader, min(options.batch, getattr(backend, "batch", options.batch))):
+            lumas = np.stack([to_model_input(f.y, size, info.bit_depth, info.full_range) for f in frames])
+            outputs = backend.infer(lumas[:, None])
+            for frame, luma, output in zip(frames, lumas, outputs):
+                if stabilizer is not None:
+                    output = stabilizer(luma, output)
+                writer.write(*merge(frame.y, luma, output, fmt, info.bit_depth), frame.pts)
+                advance()
+        stack.close()  # finishes the file (flush, rename) before the clock stops
+        seconds = time.perf_counter() - start
+    warnings = list(writer.warnings)
+    if reader.skipped:
+        warnings.insert(0, f"{reader.skipped} damaged frame(s) could not be decoded and were skipped")
+    return RunSummary(
+        input=options.input, output=options.output, style=style.name, backend=getattr(backend, "name", type(backend).__name__),
+        frames=writer.frames_written, skipped_frames=reader.skipped, seconds=seconds, size=(info.width, info.height),
+        model_size=size, warnings=tuple(warnings),
+    )
+
+
+def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
+    """Check everything the user chose; raises a VidcolorError naming the problem. Creates nothing."""
+    style = get_style(options.style)
+    if options.model_height <= 0 or options.model_height % 32:
+        raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
+    if options.batch < 1:
+        raise VidcolorError(f"--batch must be at least 1, got {options.batch}")
+    source, target = Path(options.input), Path(options.output)
+    if source.exists() and source.is_file():
+        if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
+            raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
+    check_output_path(target, options.overwrite)
+    info = probe(source)
+    return style, info, plan_output(info, options.encode, target)
+
+
+def check_output_path(target: Path, overwrite: bool) -> None:
+    """OutputError unless ``target`` can be written: folder exists and is writable, not a folder itself."""
+    folder = target.parent
+    if target.is_dir():
+        raise OutputError(f"the output is a folder: {target}", "give a file name, e.g. film.natural.mp4")
+    if target.exists() and not overwrite:
+        raise OutputError(f"output already exists: {target}", "pass --overwrite to replace it, or choose another --output")
+    if not folder.is_dir():
+        raise OutputError(f"output folder does not exist: {folder}", "create it first, or choose another --output")
+    container_format(target)
+    try:  # os.access is not enough: root, read-only mounts and ACLs each say otherwise
+        with tempfile.TemporaryFile(dir=folder, prefix=".vidcolor-check-"):
+            pass
+    except OSError as e:
+        raise OutputError(f"cannot write in {folder}: {e.strerror}", "choose an --output in a folder you can write to") from None
+
+
+def merge_natural(y: np.ndarray, luma: np.ndarray, ab: np.ndarray, fmt: PlaneFormat, source_depth: int) -> tuple[np.ndarray, ...]:
+    """Source Y plane (H, W) kept as it is; Lab a/b (2, h, w) -> Cb, Cr at the output's chroma size."""
+    cb, cr = chroma_planes(luma, ab, fmt.chroma_size, fmt.matrix, fmt.bit_depth, fmt.full_range)
+    return convert_depth(y, source_depth, fmt.bit_depth), cb, cr
+
+
+def merge_stylized(y: np.ndarray, luma: np.ndarray, rgb: np.ndarray, fmt: PlaneFormat, source_depth: int) -> tuple[np.ndarray, ...]:
+    """Model RGB (3, h, w) [0,1] upsampled with the source's fine luma detail -> Y, Cb, Cr planes."""
+    return stylized_planes(convert_depth(y, source_depth, fmt.bit_depth), rgb, fmt.chroma_size, fmt.matrix, fmt.bit_depth, fmt.full_range)
+
+
+def convert_depth(y: np.ndarray, source: int, target: int) -> np.ndarray:
+    """Code values (H, W) from ``source`` to ``target`` bits per sample (rounded; same array if equal)."""
+    if source == target:
+        return y
+    dtype = np.uint8 if target <= 8 else np.uint16
+    if target > source:
+        return (y.astype(np.uint32) << (target - source)).astype(dtype)
+    shift = source - target
+    return np.minimum((y.astype(np.uint32) + (1 << (shift - 1))) >> shift, (1 << target) - 1).astype(dtype)
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last one may be shorter)."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int]) -> Iterator:
+    from vidcolor.backends import load_backend
+
+    backend = load_backend(options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@contextmanager
+def progress_bar(total: int, quiet: bool) -> Iterator[Callable[[], None]]:
+    """A rich bar on stderr with frames done/total, fps and ETA; yields ``advance()``. Silent when quiet."""
+    if quiet:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (
+        BarColumn(), MofNCompleteColumn(), TextColumn("frames"), TextColumn("{task.fields[fps]}"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("frames", total=total or None, fps="")
+        start = time.perf_counter()
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            elapsed = time.perf_counter() - start
+            progress.update(task, advance=1, fps=f"{done / elapsed:.1f} fps" if elapsed > 0 else "")
+
+        yield advance
+
