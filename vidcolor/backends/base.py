@@ -100,3 +100,12 @@ def physical_cores() -> int:
         return max(1, min(allowed, psutil.cpu_count(logical=False) or allowed))
     except ImportError:
         return max(1, allowed)
+
+
+def default_threads() -> int:
+    """Intra-op threads for a CPU backend: one per physical core but one, left to the decode, flow
+    and encode work that runs beside the model; at least 1. When every stage overlaps, throughput
+    is set by total CPU time per frame, and a second intra-op thread costs more CPU than it saves
+    (onnxruntime at 256x448: 44 vs 53 CPU ms/frame), while torch's spin-waiting OpenMP pool, given
+    every core of a busy 2-core machine, ran 50x slower (docs/BENCHMARKS.md)."""
+    return max(1, physical_cores() - 1)

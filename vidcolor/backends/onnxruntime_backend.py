@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.backends.base import StaticShapeBackend, physical_cores
+from vidcolor.backends.base import StaticShapeBackend, default_threads
 from vidcolor.engine import INPUT_NAME, cached_onnx
 from vidcolor.errors import BackendError
 
@@ -23,14 +23,14 @@ def import_onnxruntime():
 
 
 def session_options(threads: int | None = None):
-    """Tuned for one static-shape model: all graph optimisations, one intra-op thread per physical
-    core, no inter-op parallelism (the graph is a chain), and no busy-wait spinning between calls
-    so that decode and encode threads get the cores while the model waits for frames."""
+    """Tuned for one static-shape model: all graph optimisations, base.default_threads() intra-op
+    threads, no inter-op parallelism (the graph is a chain), and no busy-wait spinning between
+    calls, so that decode and encode threads get the cores while the model waits for frames."""
     ort = import_onnxruntime()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.intra_op_num_threads = threads or physical_cores()
+    opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3  # errors only

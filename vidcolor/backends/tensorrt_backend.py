@@ -80,17 +80,18 @@ def engine_problem(trt: ModuleType, path: Path, key: EngineKey) -> str | None:
     if sidecar != key.sidecar():
         changed = sorted(k for k in key.sidecar() if sidecar.get(k) != key.sidecar()[k])
         return f"its sidecar does not match ({', '.join(changed)})"
-    engine = _deserialize(trt, path)
+    runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+    engine = _deserialize(runtime, path)
     if engine is None:
         return "it does not deserialize (corrupt, or built by another TensorRT)"
     inp, out = _io_shapes(trt, engine)
-    if inp != (key.batch, 1, key.height, key.width) or len(out) != 4 or (out[0], *out[2:]) != (key.batch, key.height, key.width):
+    if inp != (key.batch, 1, key.height, key.width) or out[:1] + out[2:] != (key.batch, key.height, key.width):
         return f"its I/O shapes {inp} -> {out} are not the expected ones"
     return None
 
 
-def _deserialize(trt: ModuleType, path: Path):
-    runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+def _deserialize(runtime, path: Path):
+    """The ICudaEngine in `path`, or None when it cannot be read. Keep `runtime` alive while it is used."""
     try:
         return runtime.deserialize_cuda_engine(path.read_bytes())
     except Exception:  # some TensorRT versions raise instead of returning None
@@ -161,7 +162,7 @@ class TensorRTBackend(StaticShapeBackend):
         trt = import_tensorrt()
         self.device = torch.device(device)
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = _deserialize(trt, Path(engine_path))
+        self._engine = _deserialize(self._runtime, Path(engine_path))
         if self._engine is None:
             raise BackendError(f"cannot load TensorRT engine {engine_path}", "delete it and run vidcolor build-engine")
         self._context = self._engine.create_execution_context()

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import torch
 
-from vidcolor.backends.base import StaticShapeBackend, physical_cores
+from vidcolor.backends.base import StaticShapeBackend, default_threads
 from vidcolor.errors import BackendError
 
 
@@ -17,9 +17,7 @@ class TorchBackend(StaticShapeBackend):
 
     `compile`: torch.compile the module (CUDA only: on CPU the first call costs more than it saves).
     `cuda_graph`: capture one forward pass as a CUDA graph and replay it (CUDA only).
-    `threads`: intra-op threads on CPU (default: one per physical core but one, which is left to
-    decode and encode: torch's OpenMP pool spin-waits, and on a shared 2-core machine 2 threads
-    ran 50x slower than 1, see docs/BENCHMARKS.md)."""
+    `threads`: intra-op threads on CPU (default: base.default_threads())."""
 
     name = "torch"
 
@@ -74,8 +72,3 @@ class TorchBackend(StaticShapeBackend):
 
     def close(self) -> None:
         self._graph = self._graph_output = self._net = None
-
-
-def default_threads() -> int:
-    """torch CPU threads: physical cores minus one for the decode and encode threads, at least 1."""
-    return max(1, physical_cores() - 1)
