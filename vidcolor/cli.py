@@ -1,0 +1,261 @@
+"""The `vidcolor` command: parses options, calls one library function per command.
+
+A VidcolorError becomes one red line (plus a hint) and exit code 1; any other exception a short
+message and exit code 2 (the traceback only with --debug); Ctrl-C exits with 130. Heavy modules
+are imported inside the commands so `vidcolor --help` stays instant.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vidcolor import __version__
+from vidcolor.errors import VidcolorError
+from vidcolor.options import EncodeOptions, EngineSpec, RunOptions, TemporalOptions
+from vidcolor.styles import DEFAULT_STYLE, STYLES
+
+app = typer.Typer(
+    name="vidcolor",
+    help="Bring black-and-white film back in colour, or turn footage into moving artworks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+
+
+@contextmanager
+def errors_handled(debug: bool) -> Iterator[None]:
+    """Turn exceptions into a message and an exit code (see the module docstring)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except VidcolorError as e:
+        if debug:
+            err.print_exception()
+        err.print(f"[bold red]error:[/] {escape(e.message)}", soft_wrap=True)
+        if e.hint:
+            err.print(f"[dim]hint:[/] {escape(e.hint)}", soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: nothing was written")
+        raise typer.Exit(130) from None
+    except Exception as e:
+        if debug:
+            err.print_exception()
+        err.print(f"[bold red]unexpected error:[/] {escape(type(e).__name__)}: {escape(str(e))}", soft_wrap=True)
+        if not debug:
+            err.print("[dim]run with --debug for the traceback[/]")
+        raise typer.Exit(2) from None
+
+
+def default_output(source: Path, style: str) -> Path:
+    """`<stem>.<style><ext>` beside the input; containers vidcolor does not write become .mkv."""
+    from vidcolor.video.writer import CONTAINERS
+
+    ext = source.suffix.lower()
+    keep = ext in CONTAINERS and ext not in (".webm", ".avi")  # libx264 does not go in webm; avi loses metadata
+    return source.with_name(f"{source.stem}.{style}{source.suffix if keep else '.mkv'}")
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="The video to colourize (never modified).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write; default <name>.<style>.<ext> beside the input.")] = None,
+    style: Annotated[str, typer.Option(help="Style name; see `vidcolor styles`.")] = DEFAULT_STYLE,
+    backend: Annotated[str, typer.Option(help="auto | torch | onnxruntime | tensorrt")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_height: Annotated[int, typer.Option(help="Model input height in px (multiple of 32).")] = 256,
+    batch: Annotated[int, typer.Option(help="Frames per model call.")] = 4,
+    temporal: Annotated[float, typer.Option(help="Temporal smoothing strength, 0..1.")] = TemporalOptions().strength,
+    no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Colour each frame on its own.")] = False,
+    codec: Annotated[str, typer.Option(help="FFmpeg video encoder, e.g. libx264, libx265, ffv1.")] = EncodeOptions().codec,
+    crf: Annotated[Optional[int], typer.Option(help="Constant rate factor (lower = better, bigger).")] = EncodeOptions().crf,
+    preset: Annotated[Optional[str], typer.Option(help="Encoder speed preset, e.g. medium, slow.")] = EncodeOptions().preset,
+    pix_fmt: Annotated[Optional[str], typer.Option(help="Output pixel format, e.g. yuv420p10le; default follows the input.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    weights: Annotated[Optional[Path], typer.Option(help="A checkpoint to use instead of the shipped weights.")] = None,
+    engine_dir: Annotated[Optional[Path], typer.Option(help="Where compiled engines are cached.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Colourize (or stylize) a video; sound, timing and metadata are kept."""
+    from vidcolor.pipeline import run_video
+
+    with errors_handled(debug):
+        if not 0.0 <= temporal <= 1.0:
+            raise VidcolorError(f"--temporal must be between 0 and 1, got {temporal}", "use --no-temporal to switch it off")
+        options = RunOptions(
+            input=input,
+            output=output or default_output(input, style),
+            style=style,
+            backend=backend,
+            device=device,
+            model_height=model_height,
+            batch=batch,
+            overwrite=overwrite,
+            quiet=quiet,
+            temporal=None if no_temporal else TemporalOptions(strength=temporal),
+            encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
+            weights=weights,
+            engine_dir=engine_dir,
+        )
+        summary = run_video(options)
+        for warning in summary.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        if not quiet:
+            out.print(escape(summary.line()), soft_wrap=True)
+
+
+@app.command()
+def styles() -> None:
+    """List the styles vidcolor ships."""
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column in ("style", "mode", "description"):
+        table.add_column(column)
+    for spec in STYLES.values():
+        name = f"{spec.name} (default)" if spec.name == DEFAULT_STYLE else spec.name
+        table.add_row(name, spec.mode, spec.description)
+    out.print(table)
+
+
+@app.command()
+def info(debug: Debug = False) -> None:
+    """Versions, compute device and which backends can run here."""
+    with errors_handled(debug):
+        import av
+        import cv2
+        import numpy
+        import torch
+
+        from vidcolor.backends import available_backends
+
+        rows = [
+            ("vidcolor", __version__),
+            ("python", platform.python_version()),
+            ("torch", torch.__version__),
+            ("PyAV / FFmpeg", f"{av.__version__} / libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}"),
+            ("OpenCV", cv2.__version__),
+            ("numpy", numpy.__version__),
+            ("device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
+        ]
+        for name, why_not in available_backends().items():
+            rows.append((f"backend {name}", "[green]available[/]" if why_not is None else f"[dim]unavailable: {escape(why_not)}[/]"))
+        table = Table(box=None, show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            table.add_row(key, value)
+        out.print(table)
+
+
+@app.command("eval")
+def evaluate(
+    output: Annotated[Path, typer.Argument(help="A colourized video to score.")],
+    source: Annotated[Optional[Path], typer.Option(help="The grey input it came from (flow for the warping error).")] = None,
+    reference: Annotated[Optional[Path], typer.Option(help="Ground-truth colour video (PSNR, SSIM, deltaE).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Score a result: flicker (warping error), colourfulness, and fidelity to a reference."""
+    with errors_handled(debug):
+        from vidcolor.metrics import evaluate_videos
+
+        scores = evaluate_videos(output, source, reference)
+        if as_json:
+            print(json.dumps(scores, indent=2))
+            return
+        table = Table(box=None, show_header=False)
+        for name, value in scores.items():
+            table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+        out.print(table)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"448x256" -> (height 256, width 448)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise VidcolorError(f"--size must look like WIDTHxHEIGHT, e.g. 448x256; got {text!r}") from None
+    return height, width
+
+
+@app.command("build-engine")
+def build_engine(
+    style: Annotated[Optional[str], typer.Option(help="Style to compile (default: natural).")] = None,
+    all_styles: Annotated[bool, typer.Option("--all", help="Compile every shipped style.")] = False,
+    size: Annotated[str, typer.Option(help="Model input WIDTHxHEIGHT, multiples of 32 (448x256 suits 16:9 at --model-height 256).")] = "448x256",
+    batch: Annotated[int, typer.Option(help="Static batch size.")] = 4,
+    precision: Annotated[str, typer.Option(help="fp16 | fp32")] = "fp16",
+    backend: Annotated[str, typer.Option(help="tensorrt | onnxruntime")] = "tensorrt",
+    engine_dir: Annotated[Optional[Path], typer.Option(help="Engine cache folder.")] = None,
+    debug: Debug = False,
+) -> None:
+    """Compile the generator for this machine; cached, so `run` starts fast."""
+    with errors_handled(debug):
+        from vidcolor.engine import build_engines
+        from vidcolor.styles import get_style
+
+        if all_styles and style:
+            raise VidcolorError("give --style or --all, not both")
+        names = list(STYLES) if all_styles else [get_style(style or DEFAULT_STYLE).name]
+        height, width = parse_size(size)
+        specs = [EngineSpec(name, height, width, batch, precision, backend) for name in names]
+        for path in build_engines(specs, engine_dir):
+            out.print(escape(str(path)), soft_wrap=True)
+
+
+@app.command()
+def train(
+    recipe: Annotated[Path, typer.Argument(help="A training recipe, e.g. train/natural.toml.")],
+    steps: Annotated[Optional[int], typer.Option(help="Override the recipe's step count.")] = None,
+    batch: Annotated[Optional[int], typer.Option(help="Override the batch size.")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Override the training crop size in px.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where the trained weights go.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Folder for checkpoints and logs.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    init: Annotated[Optional[Path], typer.Option(help="Start from these weights.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run folder's last state.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Train a style generator from a recipe."""
+    with errors_handled(debug):
+        from vidcolor.train.loop import train_from_recipe
+
+        overrides = {
+            "steps": steps, "batch": batch, "resolution": resolution, "device": device, "threads": threads,
+            "output": output, "run_dir": run_dir, "seed": seed, "init": init,
+        }
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        path = train_from_recipe(recipe, overrides, resume=resume, quiet=quiet)
+        out.print(f"weights written to {escape(str(path))}", soft_wrap=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    app(prog_name="vidcolor")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
