@@ -226,11 +226,11 @@ def first_frames(path: Path, count: int, size: tuple[int, int]) -> list[np.ndarr
 
 def test_real_per_frame_colourization_scores_far_worse_than_a_steady_one(shared_data: Path, tmp_path: Path) -> None:
     size = (428, 240)  # half of 854x480: same content, a quarter of the work
-    processed = first_frames(shared_data / "flicker" / "goat_processed.mp4", 30, size)
-    grey = first_frames(shared_data / "flicker" / "goat_input.mp4", 30, size)
+    processed = first_frames(shared_data / "flicker" / "goat_processed.mp4", 16, size)
+    grey = first_frames(shared_data / "flicker" / "goat_input.mp4", 16, size)
     steady = [np.clip(g * np.array([1.0, 0.85, 0.65], np.float32), 0, 1) for g in grey]
     source = write_rgb_clip(tmp_path / "goat_grey.mp4", grey)
     processed_error = evaluate_videos(write_rgb_clip(tmp_path / "processed.mp4", processed), source=source)
     steady_error = evaluate_videos(write_rgb_clip(tmp_path / "steady.mp4", steady), source=source)
-    assert processed_error["warping_error"] > 2.5 * steady_error["warping_error"]
+    assert processed_error["warping_error"] > 3 * steady_error["warping_error"]
     assert steady_error["colorfulness"] > 10  # the steady one is not just grey

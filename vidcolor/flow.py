@@ -13,10 +13,14 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+# name -> (OpenCV preset, finest pyramid scale or None for the preset's own). "fine" is "medium"
+# refined down to full resolution: ~3x slower, and on real video it leaves about a third less
+# warping residual (what the warping-error metric needs; the temporal step does not).
 DIS_PRESETS = {
-    "ultrafast": cv2.DISOpticalFlow_PRESET_ULTRAFAST,
-    "fast": cv2.DISOpticalFlow_PRESET_FAST,
-    "medium": cv2.DISOpticalFlow_PRESET_MEDIUM,
+    "ultrafast": (cv2.DISOpticalFlow_PRESET_ULTRAFAST, None),
+    "fast": (cv2.DISOpticalFlow_PRESET_FAST, None),
+    "medium": (cv2.DISOpticalFlow_PRESET_MEDIUM, None),
+    "fine": (cv2.DISOpticalFlow_PRESET_MEDIUM, 0),
 }
 
 
@@ -47,7 +51,10 @@ class DISFlow:
         if preset not in DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(DIS_PRESETS)}")
         self.name = f"dis-{preset}"
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        preset_id, finest_scale = DIS_PRESETS[preset]
+        self._dis = cv2.DISOpticalFlow_create(preset_id)
+        if finest_scale is not None:
+            self._dis.setFinestScale(finest_scale)
 
     def estimate(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
         """(h, w) float32 [0, 1] twice -> (h, w, 2) float32 px: next[y, x] ~ prev[(y, x) + flow]."""

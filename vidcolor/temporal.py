@@ -16,6 +16,8 @@ A scene cut (or a frame where almost nothing can be trusted) starts again from t
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -26,10 +28,22 @@ from vidcolor.options import TemporalOptions
 MIN_TRUSTED_FRACTION = 0.2
 
 
+@functools.lru_cache(maxsize=8)
 def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """(h, w) float32 x and y coordinates of every pixel centre."""
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    """(h, w) float32 x and y coordinates of every pixel centre (cached, read-only)."""
+    xs = np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)).copy()
+    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).copy()
+    xs.flags.writeable = ys.flags.writeable = False
     return xs, ys
+
+
+def remap_hwc(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``warp`` for channel-last images: (h, w) or (h, w, C <= 4) -> same shape, float32."""
+    xs, ys = pixel_grid(*flow.shape[:2])
+    return cv2.remap(
+        np.ascontiguousarray(image, dtype=np.float32), xs + flow[..., 0], ys + flow[..., 1],
+        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -41,14 +55,11 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """
     if image.ndim != 3 or flow.shape != (*image.shape[1:], 2):
         raise ValueError(f"warp needs (C,h,w) and (h,w,2); got {image.shape} and {flow.shape}")
-    xs, ys = pixel_grid(*image.shape[1:])
-    map_x, map_y = xs + flow[..., 0], ys + flow[..., 1]
-    out = np.empty_like(image, dtype=np.float32)
+    chunks = []
     for start in range(0, image.shape[0], 4):  # cv2.remap handles at most 4 channels at once
-        chunk = np.ascontiguousarray(image[start:start + 4].transpose(1, 2, 0), dtype=np.float32)
-        warped = cv2.remap(chunk, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out[start:start + 4] = warped.reshape(*warped.shape[:2], -1).transpose(2, 0, 1)
-    return out
+        warped = remap_hwc(image[start:start + 4].transpose(1, 2, 0), flow)
+        chunks.append(warped.reshape(*warped.shape[:2], -1).transpose(2, 0, 1))
+    return np.ascontiguousarray(np.concatenate(chunks) if len(chunks) > 1 else chunks[0])
 
 
 def occlusion_mask(fwd: np.ndarray, bwd: np.ndarray, threshold_px: float) -> np.ndarray:
@@ -57,24 +68,24 @@ def occlusion_mask(fwd: np.ndarray, bwd: np.ndarray, threshold_px: float) -> np.
     bwd: (h, w, 2) px on the current frame's grid (current -> previous). fwd: (h, w, 2) px on the
     previous frame's grid (previous -> current). Following a pixel back with ``bwd`` and forward
     again with ``fwd`` should return it to where it started (Sundaram et al. 2010, Ruder et al.
-    2016); the allowed round-trip error is ``threshold_px`` plus 10% of the motion, and the mask
-    ramps from 0 at that error to 1 at twice it (soft edges avoid seams in the blend). Pixels
-    whose backward flow leaves the previous frame are occluded.
+    2016); the allowed round-trip error is sqrt(threshold_px^2 + 1% of the squared motion), and
+    the mask ramps from 0 at that error to 1 at twice it (soft edges avoid seams in the blend).
+    Pixels whose backward flow leaves the previous frame are occluded.
     Returns (h, w) float32 in [0, 1].
     """
     if fwd.shape != bwd.shape or bwd.ndim != 3 or bwd.shape[2] != 2:
         raise ValueError(f"flows must both be (h,w,2); got {fwd.shape} and {bwd.shape}")
     height, width = bwd.shape[:2]
-    fwd_at_source = warp(np.ascontiguousarray(fwd.transpose(2, 0, 1)), bwd).transpose(1, 2, 0)
-    round_trip = np.sum((bwd + fwd_at_source) ** 2, axis=2)
-    motion = np.sum(bwd**2, axis=2) + np.sum(fwd_at_source**2, axis=2)
-    allowed = 0.01 * motion + threshold_px**2
+    fwd_at_source = remap_hwc(fwd, bwd)
+    bx, by = bwd[..., 0], bwd[..., 1]
+    fx, fy = fwd_at_source[..., 0], fwd_at_source[..., 1]
+    round_trip = (bx + fx) ** 2 + (by + fy) ** 2
+    allowed = 0.01 * (bx * bx + by * by + fx * fx + fy * fy) + threshold_px**2
     occluded = np.clip(np.sqrt(round_trip / allowed) - 1.0, 0.0, 1.0)
     xs, ys = pixel_grid(height, width)
-    src_x, src_y = xs + bwd[..., 0], ys + bwd[..., 1]
-    outside = (src_x < 0) | (src_x > width - 1) | (src_y < 0) | (src_y > height - 1)
-    occluded[outside] = 1.0
-    return occluded.astype(np.float32)
+    src_x, src_y = xs + bx, ys + by
+    occluded[(src_x < 0) | (src_x > width - 1) | (src_y < 0) | (src_y > height - 1)] = 1.0
+    return occluded.astype(np.float32, copy=False)
 
 
 def luma_agreement(luma: np.ndarray, warped_prev_luma: np.ndarray, tolerance: float) -> np.ndarray:
