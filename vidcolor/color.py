@@ -115,7 +115,7 @@ def model_size(height: int, width: int, model_height: int = 256) -> tuple[int, i
         raise ValueError(f"model_height must be a positive multiple of 32, got {model_height}")
     if height <= 0 or width <= 0:
         raise ValueError(f"frame size must be positive, got {width}x{height}")
-    w = max(32, int(round(model_height * width / height / 32)) * 32)
+    w = max(32, int(model_height * width / height / 32 + 0.5) * 32)  # round half up
     return model_height, w
 
 

@@ -132,6 +132,7 @@ class StyleGenerator(nn.Module):
         self.style_name = generator.style_names[style]
         self.mode = generator.style_modes[style]
         self.out_channels = 2 if self.mode == "colorize" else 3
+        self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
         return self.generator(luma, self.style)
@@ -142,6 +143,9 @@ def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:
     if seed is not None:
         torch.manual_seed(seed)
     gen = Generator(config)
+    for m in gen.encoder.modules():  # He init: activations stay O(1) through depth (random-init tests)
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight)  # fan_in: variance kept through ReLU6
     if config.pretrained:
         state = load_imagenet_state(in_channels=1)
         missing = gen.encoder.load_state_dict({k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))})

@@ -1,0 +1,110 @@
+"""Training data: photos held in memory, a deterministic train/validation split, seeded batches.
+
+Batches are a pure function of (seed, step): a resumed run sees exactly the batches the
+uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vidcolor.errors import RecipeError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def list_images(folders: list[Path]) -> list[Path]:
+    """All image files in the folders (sorted); RecipeError for a missing or empty folder."""
+    files: list[Path] = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise RecipeError(f"data folder not found: {folder}", "fix the path in the recipe (relative paths are relative to the recipe file)")
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise RecipeError(f"data folder has no images: {folder}", f"add {', '.join(sorted(IMAGE_SUFFIXES))} files")
+        files += found
+    return files
+
+
+def is_validation(path: Path, fraction: float) -> bool:
+    """Stable split by file name hash: the same photo is always on the same side."""
+    digest = hashlib.sha1(path.name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < fraction
+
+
+def split(files: list[Path], fraction: float) -> tuple[list[Path], list[Path]]:
+    """(train, validation) file lists."""
+    val = [f for f in files if is_validation(f, fraction)]
+    train = [f for f in files if not is_validation(f, fraction)]
+    if not train:
+        raise RecipeError("no training images left after the validation split", "lower data.val_fraction or add photos")
+    return train, val
+
+
+def read_rgb(path: Path, short_side: int) -> np.ndarray:
+    """Image file -> (H, W, 3) uint8 RGB with the short side resized to ``short_side``."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise RecipeError(f"cannot read image: {path}", "remove or replace the file")
+    h, w = img.shape[:2]
+    s = short_side / min(h, w)
+    img = cv2.resize(img, (max(short_side, round(w * s)), max(short_side, round(h * s))), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def fingerprint(files: list[Path]) -> str:
+    """A short hash of the file names and sizes used for training (recorded in the checkpoint)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}:{f.stat().st_size};".encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class PairSet:
+    """Photos (and, for artistic styles, their teacher targets) held in memory as uint8."""
+
+    inputs: list[np.ndarray]  # (H, W, 3) uint8 colour photos
+    targets: list[np.ndarray]  # (H, W, 3) uint8 targets, same size as inputs (== inputs for natural)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batch(self, seed: int, step: int, size: int, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random crops + flips: (size, 3, r, r) input RGB and target RGB in [0, 1], deterministic."""
+        rng = np.random.default_rng([seed, step])
+        xs, ys = [], []
+        for i in rng.integers(0, len(self), size):
+            x, y = self.inputs[i], self.targets[i]
+            h, w = x.shape[:2]
+            crop = int(rng.integers(min(h, w) * 3 // 4, min(h, w) + 1))
+            top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+            flip = bool(rng.integers(0, 2))
+            for src, out in ((x, xs), (y, ys)):
+                patch = cv2.resize(src[top : top + crop, left : left + crop], (resolution, resolution), interpolation=cv2.INTER_AREA)
+                out.append(patch[:, ::-1] if flip else patch)
+        to_t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+        return to_t(xs), to_t(ys)
+
+
+def centre_crops(images: list[np.ndarray], resolution: int) -> torch.Tensor:
+    """Validation view: (N, 3, r, r) [0,1] centre crops of the short side."""
+    out = []
+    for img in images:
+        h, w = img.shape[:2]
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        out.append(cv2.resize(img[top : top + s, left : left + s], (resolution, resolution), interpolation=cv2.INTER_AREA))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255
+
+
+def random_smooth_flow(rng: torch.Generator, n: int, h: int, w: int, max_px: float) -> torch.Tensor:
+    """(n, 2, h, w) smooth random flow in px: a global shift + a coarse 4x4 field, bilinear-upsampled."""
+    coarse = (torch.rand(n, 2, 4, 4, generator=rng) * 2 - 1) * max_px * 0.5
+    shift = (torch.rand(n, 2, 1, 1, generator=rng) * 2 - 1) * max_px * 0.5
+    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True) + shift

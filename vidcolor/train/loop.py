@@ -1,0 +1,304 @@
+"""`vidcolor train`: the GAN training loop for one style, resumable and deterministic.
+
+Run state (generator, discriminator, both optimizers, step) is saved as safetensors + JSON in
+``recipe.run_dir``; the final fp16 weights go to ``recipe.output``. Batches and random flows are
+functions of (seed, step), so ``--resume`` continues exactly where an uninterrupted run would be.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from vidcolor.color import luma_ab_to_rgb, rgb_to_lab, rgb_to_luma
+from vidcolor.errors import RecipeError
+from vidcolor.models.checkpoint import load_generator, save_generator
+from vidcolor.models.discriminator import PatchDiscriminator
+from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator
+from vidcolor.styles import STYLES
+from vidcolor.train import losses
+from vidcolor.train.data import PairSet, centre_crops, fingerprint, list_images, random_smooth_flow, read_rgb, split
+from vidcolor.train.recipe import Recipe, load_recipe
+
+STATE_FILE = "state.safetensors"
+
+
+@dataclass
+class Run:
+    """Everything the loop mutates."""
+
+    recipe: Recipe
+    device: torch.device
+    gen: Generator
+    disc: PatchDiscriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    features: losses.FeatureNet
+    style_grams: list[torch.Tensor] | None
+    style: int  # conditioning slot being trained
+    step: int = 0
+
+
+def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: bool = False, quiet: bool = False) -> Path:
+    """Train the recipe's style and write fp16 weights to its output; returns the output path."""
+    recipe = load_recipe(recipe_path, overrides)
+    device = pick_device(recipe.train.device)
+    if recipe.train.threads:
+        torch.set_num_threads(recipe.train.threads)
+    train_set, val_set, data_id = prepare_data(recipe)
+    run = new_run(recipe, device)
+    state_path = recipe.run_dir / STATE_FILE
+    if resume:
+        if not state_path.is_file():
+            raise RecipeError(f"nothing to resume: {state_path} does not exist", "start without --resume")
+        load_state(run, state_path)
+    val_inputs = centre_crops(val_set.inputs[:8] or train_set.inputs[:8], recipe.train.resolution).to(device)
+    val_targets = centre_crops(val_set.targets[:8] or train_set.targets[:8], recipe.train.resolution).to(device)
+    recipe.run_dir.mkdir(parents=True, exist_ok=True)
+    log = (recipe.run_dir / "log.jsonl").open("a" if resume else "w")
+    with _progress(quiet) as progress:
+        task = progress.add_task(f"train {recipe.style}", total=recipe.train.steps, completed=run.step, losses="")
+        while run.step < recipe.train.steps:
+            t0 = time.perf_counter()
+            inputs, targets = train_set.batch(recipe.seed, run.step, recipe.train.batch, recipe.train.resolution)
+            values = train_step(run, inputs.to(device), targets.to(device))
+            run.step += 1
+            values["sec"] = time.perf_counter() - t0
+            log.write(json.dumps({"step": run.step, **values}) + "\n")
+            progress.update(task, completed=run.step, losses=" ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            if run.step % recipe.train.checkpoint_every == 0 or run.step == recipe.train.steps:
+                log.flush()
+                save_state(run, state_path)
+            if run.step % recipe.train.sample_every == 0 or run.step == recipe.train.steps:
+                write_samples(run, val_inputs, val_targets, recipe.run_dir / "samples" / f"step_{run.step:06d}.png")
+    log.close()
+    metrics = validate(run, val_set)
+    meta = {"recipe": recipe.to_dict(), "data_fingerprint": data_id, "metrics": metrics, "steps": run.step, "device": str(device)}
+    return save_generator(recipe.output, run.gen, meta, dtype=torch.float16)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RecipeError("train.device is cuda but no CUDA GPU is visible", "use --device cpu")
+    return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def prepare_data(recipe: Recipe) -> tuple[PairSet, PairSet, str]:
+    """Load photos (and teacher targets for artistic styles) into memory; all errors before training."""
+    files = list_images(list(recipe.data.photos))
+    train_files, val_files = split(files, recipe.data.val_fraction)
+    size = recipe.data.load_size
+    if STYLES[recipe.style].mode == "stylize":
+        from vidcolor.train.teacher import teacher_targets
+
+        load = lambda fs: teacher_targets(fs, recipe.data.style_image, size, recipe.run_dir / "teacher")  # noqa: E731
+    else:
+        load = lambda fs: (lambda imgs: (imgs, imgs))([read_rgb(f, size) for f in fs])  # noqa: E731
+    train_in, train_out = load(train_files)
+    val_in, val_out = load(val_files) if val_files else ([], [])
+    return PairSet(train_in, train_out), PairSet(val_in, val_out), fingerprint(files)
+
+
+def new_run(recipe: Recipe, device: torch.device) -> Run:
+    gen = init_generator(recipe).to(device)
+    disc = PatchDiscriminator().to(device)
+    encoder = list(gen.encoder.parameters())
+    enc_ids = {id(p) for p in encoder}
+    decoder = [p for p in gen.parameters() if id(p) not in enc_ids]
+    t = recipe.train
+    opt_g = torch.optim.Adam([{"params": encoder, "lr": t.encoder_lr}, {"params": decoder, "lr": t.lr}], betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr, betas=(0.5, 0.99))
+    features = losses.FeatureNet().to(device)
+    grams = None
+    if STYLES[recipe.style].mode == "stylize":
+        style_rgb = torch.from_numpy(read_rgb(recipe.data.style_image, 256)).permute(2, 0, 1)[None].float().div(255).to(device)
+        with torch.no_grad():
+            grams = [losses.gram(f) for f in features(style_rgb)]
+    return Run(recipe, device, gen, disc, opt_g, opt_d, features, grams, gen.style_index(recipe.style))
+
+
+def init_generator(recipe: Recipe) -> Generator:
+    """ImageNet-initialised, or from recipe.init with the recipe's style added as a new slot if missing."""
+    torch.manual_seed(recipe.seed)
+    if recipe.init is None:
+        return build_generator(GeneratorConfig(styles=(recipe.style,)), seed=recipe.seed)
+    base = load_generator(recipe.init)
+    if recipe.style in base.style_names:
+        return base.train()
+    gen = Generator(GeneratorConfig(styles=(*base.style_names, recipe.style), decoder=base.config.decoder, pretrained=False))
+    state = base.state_dict()
+    for name, value in gen.state_dict().items():  # per-style rows: copy slot 0 into the new slot
+        if name.endswith((".scale", ".shift")):
+            state[name] = torch.cat([state[name], state[name][:1]])
+    gen.load_state_dict(state)
+    return gen
+
+
+def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """One generator + one discriminator update. rgb, target: (N, 3, r, r) [0,1]."""
+    r, w = run.recipe, run.recipe.loss
+    mode = run.gen.style_modes[run.style]
+    adversarial = run.step >= r.train.adv_start and w.adversarial > 0
+    run.gen.train()
+    run.gen.encoder.apply(_freeze_bn)
+    luma = rgb_to_luma(rgb)
+    with _autocast(run.device):
+        out = run.gen(luma, run.style)
+        pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
+        if mode == "colorize":
+            color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation)
+        else:
+            color = F.l1_loss(pred, target)
+        feats = run.features(pred)
+        with torch.no_grad():
+            target_feats = run.features(target)
+        loss = {"color": color, "perceptual": losses.perceptual_loss(feats, target_feats)}
+        if run.style_grams is not None and w.style > 0:
+            loss["style"] = losses.style_loss(feats, run.style_grams)
+        if w.temporal > 0:
+            loss["temporal"] = temporal_term(run, luma, out, mode)
+        if adversarial:
+            loss["adversarial"] = losses.g_hinge_loss(run.disc(pred))
+        total = sum(getattr(w, k) * v for k, v in loss.items())
+    run.opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    run.opt_g.step()
+    if adversarial:
+        with _autocast(run.device):
+            d_loss = losses.d_hinge_loss(run.disc(target), run.disc(pred.detach()))
+        run.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        run.opt_d.step()
+        loss["disc"] = d_loss
+    return {k: float(v.detach()) for k, v in {"total": total, **loss}.items()}
+
+
+def colour_loss(ab: torch.Tensor, ab_true: torch.Tensor, saturation: float) -> torch.Tensor:
+    """Huber on ab / AB_RANGE, each pixel weighted 1 + saturation * chroma/50 (capped at 2): a cheap
+    rebalancing that makes rare vivid colours count more than the common greys and browns."""
+    per_pixel = F.smooth_l1_loss(ab / AB_RANGE, ab_true / AB_RANGE, beta=0.05, reduction="none").sum(1)
+    weight = 1 + saturation * (ab_true.norm(dim=1) / 50).clamp(max=2)
+    return (per_pixel * weight).mean() / (1 + saturation)
+
+
+def temporal_term(run: Run, luma: torch.Tensor, out: torch.Tensor, mode: str) -> torch.Tensor:
+    """Temporal consistency on half the batch under a random smooth flow (seeded by step)."""
+    n = max(1, luma.shape[0] // 2)
+    rng = torch.Generator().manual_seed(run.recipe.seed * 1_000_003 + run.step)
+    flow = random_smooth_flow(rng, n, *luma.shape[-2:], run.recipe.train.max_flow_px).to(luma.device)
+    warped_luma, _ = losses.warp(luma[:n], flow)
+    out_w = run.gen(warped_luma, run.style)
+    scale = AB_RANGE if mode == "colorize" else 1.0
+    return losses.temporal_loss(out[:n].float() / scale, out_w.float() / scale, flow)
+
+
+def _freeze_bn(m: torch.nn.Module) -> None:
+    if isinstance(m, torch.nn.BatchNorm2d):
+        m.eval()  # pretrained statistics; batches here are too small to re-estimate them
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+# ---------------------------------------------------------------- outputs: samples, validation, state
+
+
+@torch.no_grad()
+def predict_rgb(gen: Generator, style: int, rgb: torch.Tensor) -> torch.Tensor:
+    """Grey version of rgb (N, 3, H, W) through the generator -> (N, 3, H, W) RGB [0,1]."""
+    gen.eval()
+    luma = rgb_to_luma(rgb)
+    out = gen(luma, style).float()
+    return luma_ab_to_rgb(luma, out) if gen.style_modes[style] == "colorize" else out
+
+
+def write_samples(run: Run, inputs: torch.Tensor, targets: torch.Tensor, path: Path) -> None:
+    """PNG grid: rows = grey input / output / target, one column per validation photo."""
+    pred = predict_rgb(run.gen, run.style, inputs)
+    grey = rgb_to_luma(inputs).expand(-1, 3, -1, -1)
+    rows = [torch.cat(list(t), dim=2) for t in (grey, pred, targets)]
+    grid = (torch.cat(rows, dim=1).permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+@torch.no_grad()
+def validate(run: Run, val_set: PairSet) -> dict[str, float]:
+    """Held-out figures: PSNR (vs the true colours or the teacher) and colourfulness, with the grey baseline."""
+    from vidcolor.metrics import colorfulness, psnr
+
+    if not len(val_set):
+        return {}
+    res = run.recipe.train.resolution * 2
+    out: dict[str, list[float]] = {}
+    for i in range(0, len(val_set), 16):
+        inputs = centre_crops(val_set.inputs[i : i + 16], res).to(run.device)
+        targets = centre_crops(val_set.targets[i : i + 16], res).to(run.device)
+        pred = predict_rgb(run.gen, run.style, inputs)
+        grey = rgb_to_luma(inputs).expand(-1, 3, -1, -1)
+        for p, g, t in zip(_hwc(pred), _hwc(grey), _hwc(targets)):
+            for key, value in (("psnr", psnr(p, t)), ("psnr_grey", psnr(g, t)), ("colorfulness", colorfulness(p)), ("colorfulness_target", colorfulness(t))):
+                out.setdefault(key, []).append(float(value))
+    return {k: float(np.mean(v)) for k, v in out.items()} | {"val_images": len(val_set)}
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) [0,1] -> (N, H, W, 3) float32 [0,1], quantized to 8 bits as a video would be."""
+    return (x.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.float32) / 255
+
+
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {f"{prefix}/{i}/{k}": v for i, s in sd["state"].items() for k, v in s.items()}
+    return tensors, {"groups": sd["param_groups"], "keys": [[i, list(s)] for i, s in sd["state"].items()]}
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state = {int(i): {k: tensors[f"{prefix}/{i}/{k}"] for k in keys} for i, keys in meta["keys"]}
+    return {"state": state, "param_groups": meta["groups"]}
+
+
+def save_state(run: Run, path: Path) -> None:
+    """Resumable state (no pickle): weights and optimizer tensors + JSON for the rest; atomic."""
+    tensors = {f"gen/{k}": v for k, v in run.gen.state_dict().items()}
+    tensors |= {f"disc/{k}": v for k, v in run.disc.state_dict().items()}
+    tg, mg = _flatten_optimizer("opt_g", run.opt_g)
+    td, md = _flatten_optimizer("opt_d", run.opt_d)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in (tensors | tg | td).items()}
+    meta = {"step": run.step, "opt_g": mg, "opt_d": md, "styles": run.gen.style_names}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"vidcolor_state": json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def load_state(run: Run, path: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["vidcolor_state"])
+    tensors = load_file(str(path), device=str(run.device))
+    run.gen.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gen/")})
+    run.disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc/")})
+    run.opt_g.load_state_dict(_unflatten_optimizer("opt_g", tensors, meta["opt_g"]))
+    run.opt_d.load_state_dict(_unflatten_optimizer("opt_d", tensors, meta["opt_d"]))
+    run.step = meta["step"]
+
+
+def _progress(quiet: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"), disable=quiet,
+    )

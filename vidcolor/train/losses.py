@@ -1,0 +1,71 @@
+"""Training losses: colour, perceptual, style (Gram), adversarial (hinge) and temporal consistency."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from vidcolor.models.efficientnet import EfficientNetLite0, load_imagenet_state
+
+FEATURE_LEVELS = (1, 2, 3)  # encoder maps at strides 4, 8, 16
+
+
+class FeatureNet(nn.Module):
+    """Frozen ImageNet EfficientNet-Lite0: (N, 3, H, W) RGB [0,1] -> feature maps at strides 4, 8, 16."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        net = EfficientNetLite0()
+        net.load_state_dict(load_imagenet_state())
+        self.net = net.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "FeatureNet":
+        return super().train(False)  # BatchNorm stays in inference mode
+
+    def forward(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        feats = self.net.features(rgb)
+        return [feats[i] for i in FEATURE_LEVELS]
+
+
+def perceptual_loss(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 between matching feature maps."""
+    return sum(F.l1_loss(x, y) for x, y in zip(a, b)) / len(a)
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, C) normalised by C*H*W."""
+    n, c, h, w = f.shape
+    f = f.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def style_loss(output: list[torch.Tensor], style_grams: list[torch.Tensor]) -> torch.Tensor:
+    """Squared error between the outputs' Gram matrices and the style image's (1, C, C) ones."""
+    return sum(F.mse_loss(gram(f), g.expand(f.shape[0], -1, -1)) for f, g in zip(output, style_grams)) * 1e3 / len(output)
+
+
+def d_hinge_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def g_hinge_loss(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward warp: out(p) = image(p + flow(p)). (N, C, H, W), (N, 2, H, W) px (dx, dy) ->
+    warped (N, C, H, W) and in-frame mask (N, 1, H, W) in {0, 1}."""
+    n, _, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=image.device), torch.arange(w, device=image.device), indexing="ij")
+    x = xs[None].float() + flow[:, 0]
+    y = ys[None].float() + flow[:, 1]
+    grid = torch.stack([2 * x / (w - 1) - 1, 2 * y / (h - 1) - 1], dim=-1)
+    warped = F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    inside = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).to(image.dtype)[:, None]
+    return warped, inside
+
+
+def temporal_loss(output: torch.Tensor, output_of_warped: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """||G(warp(x)) - warp(G(x))||_1 over pixels that stay inside the frame."""
+    warped_output, mask = warp(output, flow)
+    return ((output_of_warped - warped_output).abs() * mask).sum() / (mask.sum() * output.shape[1]).clamp(min=1)

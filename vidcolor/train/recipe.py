@@ -1,0 +1,187 @@
+"""Training recipes: a TOML file per style, parsed into frozen dataclasses and validated up front.
+
+Relative paths in a recipe are relative to the recipe file. Every problem is a RecipeError
+raised before any training starts.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from vidcolor.errors import RecipeError
+from vidcolor.styles import STYLES
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    photos: tuple[Path, ...]  # folders of colour photos (inputs are their grey versions)
+    val_fraction: float = 0.05  # share of photos held out (stable split by file name)
+    style_image: Path | None = None  # the painting that defines an artistic style (stylize mode)
+    load_size: int = 192  # photos are held in memory with this short side (px)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int = 2000  # optimizer steps
+    batch: int = 8  # photos per step
+    resolution: int = 128  # training crop size (px, multiple of 32)
+    lr: float = 2e-4  # decoder and discriminator learning rate
+    encoder_lr: float = 5e-5  # pretrained encoder learning rate
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads for torch (0 = torch default)
+    adv_start: int = 300  # step at which the adversarial loss switches on
+    max_flow_px: float = 6.0  # amplitude of the random flows for the temporal loss
+    sample_every: int = 200  # write a PNG sample grid every N steps
+    checkpoint_every: int = 100  # save resumable state every N steps
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    color: float = 1.0  # Huber on Lab ab (natural) or L1 on RGB (styles) against the target
+    saturation: float = 0.0  # natural: extra colour-loss weight on vivid target pixels (counters brown/grey)
+    perceptual: float = 0.05  # L1 on ImageNet encoder features
+    adversarial: float = 0.02  # hinge GAN, generator side
+    style: float = 0.0  # Gram-matrix loss against the style image (stylize mode)
+    temporal: float = 1.0  # ||G(warp(x)) - warp(G(x))|| under random smooth flows
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path  # the recipe file
+    style: str  # style this recipe trains (a key of vidcolor.styles.STYLES)
+    output: Path  # final fp16 weights (.safetensors)
+    run_dir: Path  # resumable state, logs and sample grids (not shipped)
+    data: DataSpec
+    train: TrainSpec
+    loss: LossWeights
+    seed: int = 0
+    init: Path | None = None  # start from these generator weights instead of ImageNet
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return _jsonable(d)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return str(x) if isinstance(x, Path) else x
+
+
+# Flags `vidcolor train` accepts, and where each lands in the recipe.
+OVERRIDES = {
+    "steps": ("train", "steps"),
+    "batch": ("train", "batch"),
+    "resolution": ("train", "resolution"),
+    "device": ("train", "device"),
+    "threads": ("train", "threads"),
+    "output": (None, "output"),
+    "run_dir": (None, "run_dir"),
+    "seed": (None, "seed"),
+    "init": (None, "init"),
+}
+
+
+def _section(cls, raw: dict, name: str, base: Path):
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise RecipeError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}", f"valid keys: {', '.join(known)}")
+    values = {}
+    for key, value in raw.items():
+        kind = str(known[key].type)
+        if "Path" in kind:
+            value = tuple(_path(base, v) for v in value) if isinstance(value, list) else _path(base, value)
+        elif kind.startswith("int") and (isinstance(value, bool) or not isinstance(value, int)):
+            raise RecipeError(f"[{name}] {key} must be an integer, got {value!r}")
+        elif kind.startswith("float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RecipeError(f"[{name}] {key} must be a number, got {value!r}")
+        elif kind.startswith("str") and not isinstance(value, str):
+            raise RecipeError(f"[{name}] {key} must be a string, got {value!r}")
+        values[key] = float(value) if kind.startswith("float") else value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise RecipeError(f"[{name}] is incomplete: {exc}") from None
+
+
+def _path(base: Path, value) -> Path:
+    if not isinstance(value, str) or not value:
+        raise RecipeError(f"expected a path string, got {value!r}")
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def load_recipe(path: Path, overrides: dict | None = None) -> Recipe:
+    """Parse and validate a recipe; ``overrides`` (keys of OVERRIDES) win over the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe not found: {path}", "pass a .toml file such as train/natural.toml")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path} is not valid TOML: {exc}") from None
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in OVERRIDES:
+            raise RecipeError(f"unknown override {key!r}", f"valid: {', '.join(OVERRIDES)}")
+        section, name = OVERRIDES[key]
+        (raw.setdefault(section, {}) if section else raw)[name] = str(value) if isinstance(value, Path) else value
+    base = path.resolve().parent
+    top = {k: v for k, v in raw.items() if k not in ("data", "train", "loss")}
+    unknown = set(top) - {"style", "output", "run_dir", "seed", "init"}
+    if unknown:
+        raise RecipeError(f"unknown key(s) in {path.name}: {', '.join(sorted(unknown))}", "valid: style, output, run_dir, seed, init, [data], [train], [loss]")
+    for key in ("style", "output", "run_dir"):
+        if key not in top:
+            raise RecipeError(f"{path.name} needs a top-level {key!r}")
+    if "photos" not in raw.get("data", {}):
+        raise RecipeError(f"{path.name} needs [data] photos = [folders]")
+    recipe = Recipe(
+        path=path.resolve(),
+        style=top["style"],
+        output=_path(base, top["output"]),
+        run_dir=_path(base, top["run_dir"]),
+        seed=top.get("seed", 0),
+        init=_path(base, top["init"]) if top.get("init") else None,
+        data=_section(DataSpec, raw.get("data", {}), "data", base),
+        train=_section(TrainSpec, raw.get("train", {}), "train", base),
+        loss=_section(LossWeights, raw.get("loss", {}), "loss", base),
+    )
+    validate(recipe)
+    return recipe
+
+
+def validate(r: Recipe) -> None:
+    """Range and consistency checks; RecipeError naming the value and the fix."""
+    if r.style not in STYLES:
+        raise RecipeError(f"unknown style {r.style!r}", f"choose one of: {', '.join(sorted(STYLES))}")
+    t = r.train
+    if t.steps <= 0 or t.batch <= 0:
+        raise RecipeError("train.steps and train.batch must be positive")
+    if t.resolution < 64 or t.resolution % 32:
+        raise RecipeError(f"train.resolution must be a multiple of 32 and at least 64, got {t.resolution}")
+    if r.data.load_size < t.resolution:
+        raise RecipeError(f"data.load_size ({r.data.load_size}) must be at least train.resolution ({t.resolution})")
+    if t.lr <= 0 or t.encoder_lr < 0:
+        raise RecipeError("learning rates must be positive")
+    if t.device not in ("auto", "cpu", "cuda"):
+        raise RecipeError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+    if not 0 <= r.data.val_fraction < 1:
+        raise RecipeError(f"data.val_fraction must be in [0, 1), got {r.data.val_fraction}")
+    if any(v < 0 for v in asdict(r.loss).values()):
+        raise RecipeError("loss weights must be >= 0")
+    if STYLES[r.style].mode == "stylize":
+        if r.data.style_image is None:
+            raise RecipeError(f"style {r.style!r} needs data.style_image (the painting to learn from)")
+        if not r.data.style_image.is_file():
+            raise RecipeError(f"style image not found: {r.data.style_image}")
+    if r.init is not None and not r.init.is_file():
+        raise RecipeError(f"init weights not found: {r.init}")
+    if r.output.suffix != ".safetensors":
+        raise RecipeError(f"output must end in .safetensors, got {r.output.name}")
