@@ -77,6 +77,17 @@ def test_onnx_export_is_cached_and_keyed_by_weights_and_shape(generator, tmp_pat
     assert cached_onnx(other, "natural", 64, 96, 2, tmp_path) != first
 
 
+def test_onnx_export_is_static_opset_17_without_control_flow(generator, tmp_path):
+    import onnx
+
+    model = onnx.load(cached_onnx(generator.for_style("ukiyoe"), "ukiyoe", 64, 96, 2, tmp_path))
+    assert model.opset_import[0].version == 17
+    dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert [dims(v) for v in model.graph.input] == [[2, 1, 64, 96]]
+    assert [dims(v) for v in model.graph.output] == [[2, 3, 64, 96]]
+    assert not {n.op_type for n in model.graph.node} & {"If", "Loop", "Scan"}
+
+
 def test_module_digest_follows_the_weights(generator):
     other = build_generator(GeneratorConfig.tiny(), seed=0).eval()
     assert module_digest(other) == module_digest(generator)

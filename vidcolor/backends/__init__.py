@@ -19,8 +19,8 @@ __all__ = ["Backend", "StaticShapeBackend", "BACKENDS", "available_backends", "l
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")
-# Faster of the two CPU backends for the shipped generator on a 2-core x86 machine (ONNX Runtime
-# ~1.5x torch at 256x448, see docs/BENCHMARKS.md); torch is the fallback when it is missing.
+# The faster CPU backend for this generator: ONNX Runtime needs 2-2.5x less CPU time per frame
+# than torch at 256x448 on a 2-core x86 machine (docs/BENCHMARKS.md); torch when it is missing.
 CPU_DEFAULT = "onnxruntime"
 
 
