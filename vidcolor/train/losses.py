@@ -41,7 +41,7 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 
 def style_loss(output: list[torch.Tensor], style_grams: list[torch.Tensor]) -> torch.Tensor:
     """Squared error between the outputs' Gram matrices and the style image's (1, C, C) ones."""
-    return sum(F.mse_loss(gram(f), g.expand(f.shape[0], -1, -1)) for f, g in zip(output, style_grams)) * 1e3 / len(output)
+    return sum(F.mse_loss(gram(f), g.expand(f.shape[0], -1, -1)) for f, g in zip(output, style_grams)) / len(output)
 
 
 def d_hinge_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
