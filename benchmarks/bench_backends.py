@@ -227,6 +227,8 @@ def render(results: list[Result], source: str, peer: dict | None, command: str, 
         f"Weights: {source}. Load average before/after: {load[0]:.1f} / {load[1]:.1f} "
         "(the machine was shared with other jobs, so wall-clock fps are lower than on an idle one).", "",
         "Model only (`Backend.infer` on a full batch, input already at model size), median of repeated calls.",
+        "CPU ms/frame is the process's CPU time over all its threads: for a 1-thread row, 1000 / CPU ms is "
+        "about the frames/s it reaches on one otherwise idle core.",
         "16:9 input of any resolution maps to the same model size at model height 256 (256x448).", "",
         "| backend | style | model size | batch | frames/s | CPU ms/frame |",
         "|---|---|---|---|---:|---:|",
@@ -278,6 +280,10 @@ def summary(results: list[Result]) -> list[str]:
                 line += (f"; one thread needs {lean.cpu_ms:.0f} CPU ms/frame ({lean.backend}, batch {lean.batch}), "
                          f"i.e. {1000 / lean.cpu_ms:.0f} frames/s on one free core")
             lines.append(line + ".")
+        one, four = best("onnxruntime", style, (256, 448), 1), best("onnxruntime", style, (256, 448), 4)
+        if one and four:
+            lines.append(f"- {style}, 256x448, onnxruntime: batch 4 costs {four.cpu_ms:.0f} CPU ms/frame vs "
+                         f"{one.cpu_ms:.0f} at batch 1" + (": batching does not pay on the CPU." if four.cpu_ms >= one.cpu_ms else "."))
     if any(r.backend.startswith("torch cpu") for r in results):
         lines.append("- GPU figures: not measured here (no GPU); `--device cuda` times torch eager fp16, "
                      "CUDA graphs, torch.compile and TensorRT where installed.")

@@ -107,5 +107,5 @@ def default_threads() -> int:
     and encode work that runs beside the model; at least 1. When every stage overlaps, throughput
     is set by total CPU time per frame, and a second intra-op thread costs more CPU than it saves
     (onnxruntime at 256x448: 44 vs 53 CPU ms/frame), while torch's spin-waiting OpenMP pool, given
-    every core of a busy 2-core machine, ran 50x slower (docs/BENCHMARKS.md)."""
+    every core of a busy 2-core machine, ran 5 to 50 times slower (docs/BENCHMARKS.md)."""
     return max(1, physical_cores() - 1)
