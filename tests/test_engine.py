@@ -88,6 +88,13 @@ def test_onnx_export_is_static_opset_17_without_control_flow(generator, tmp_path
     assert not {n.op_type for n in model.graph.node} & {"If", "Loop", "Scan"}
 
 
+def test_code_digest_covers_the_generator_source(generator):
+    from vidcolor.engine import code_digest
+
+    assert code_digest(generator.for_style("natural")) == code_digest(generator.for_style("ukiyoe"))
+    assert code_digest(generator.for_style("natural")) != code_digest(torch.nn.Conv2d(1, 2, 3))
+
+
 def test_module_digest_follows_the_weights(generator):
     other = build_generator(GeneratorConfig.tiny(), seed=0).eval()
     assert module_digest(other) == module_digest(generator)

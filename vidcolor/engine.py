@@ -2,7 +2,7 @@
 
 Layout of an engine dir (all file names carry a key, so stale files are simply never matched):
 
-    natural_256x448_b4_<onnx key>.onnx               ONNX export (weights digest, shape, opset)
+    natural_256x448_b4_<onnx key>.onnx               ONNX export (weights, code, shape, opset)
     natural_256x448_b4_fp16_<engine key>.engine      TensorRT engine
     natural_256x448_b4_fp16_<engine key>.json        sidecar: the fields the engine key covers
     timing_<trt version>_<gpu>_sm<cc>.cache          TensorRT timing cache, shared per GPU + version
@@ -90,6 +90,23 @@ def module_digest(module: torch.nn.Module) -> str:
     return tensor_digest(module.state_dict())
 
 
+def code_digest(module: torch.nn.Module) -> str:
+    """sha256 of the vidcolor source files that define `module`'s layers, so an export made before
+    a change to the network code (same weights, other forward) is not reused."""
+    import inspect
+
+    package = Path(__file__).resolve().parent
+    files = set()
+    for layer in module.modules():
+        source = inspect.getsourcefile(type(layer))
+        if source and Path(source).resolve().is_relative_to(package):
+            files.add(Path(source).resolve())
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.name.encode() + b"|" + path.read_bytes())
+    return h.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -108,11 +125,11 @@ def cached_onnx(
 ) -> Path:
     """Export `module` to ONNX once per (weights, style, shape, batch, compute dtype); return the path.
 
-    The file name holds a key over the weights digest, shape, opset and torch version, so a file
-    from other weights is never reused. `fp16_compute` bakes fp16 arithmetic into the graph
+    The file name holds a key over the weights digest, the network code, shape, opset and torch
+    version, so a file from other weights or code is never reused. `fp16_compute` bakes fp16 arithmetic into the graph
     (fp32 inputs/outputs, casts inside), for strongly typed TensorRT builds."""
     fields = {
-        "weights": module_digest(module), "style": style, "height": height, "width": width,
+        "weights": module_digest(module), "code": code_digest(module), "style": style, "height": height, "width": width,
         "batch": batch, "opset": ONNX_OPSET, "fp16_compute": fp16_compute,
         "torch": torch.__version__.split("+")[0],
     }
