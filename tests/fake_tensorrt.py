@@ -97,7 +97,7 @@ class OnnxParser:
 
         try:
             onnx.checker.check_model(onnx.load_from_string(bytes(model)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - report any parse failure, as the real parser does
             self._errors.append(_ParserError(f"invalid ONNX model: {exc}"))
             return False
         self.network.onnx = bytes(model)
@@ -181,7 +181,7 @@ def _onnx_io(model: bytes) -> list[list]:
     import onnx
 
     graph = onnx.load_from_string(model).graph
-    dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]
     return [[v.name, True, dims(v)] for v in graph.input] + [[v.name, False, dims(v)] for v in graph.output]
 
 
@@ -199,7 +199,7 @@ class Runtime:
             if header["version"] != __version__:
                 raise ValueError(f"engine built by TensorRT {header['version']}, this is {__version__}")
             return ICudaEngine(header, data[12 + size:])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the real runtime logs and returns None
             self.logger.log(Logger.ERROR, f"IRuntime::deserializeCudaEngine: {exc}")
             return None
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sys
 
+import fake_tensorrt
 import numpy as np
 import pytest
 import torch
 
-import fake_tensorrt
 from vidcolor.backends import CPU_DEFAULT, available_backends, load_backend, resolve_backend
 from vidcolor.backends.base import pad_batch
 from vidcolor.backends.onnxruntime_backend import OnnxRuntimeBackend

@@ -8,13 +8,19 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import fake_tensorrt
 import pytest
 import torch
 
-import fake_tensorrt
 from vidcolor.backends.tensorrt_backend import ensure_engine
 from vidcolor.engine import (
-    EngineKey, GpuInfo, build_engines, cached_onnx, module_digest, resolve_engine_dir, sidecar_path,
+    EngineKey,
+    GpuInfo,
+    build_engines,
+    cached_onnx,
+    module_digest,
+    resolve_engine_dir,
+    sidecar_path,
 )
 from vidcolor.errors import BackendError
 from vidcolor.models.checkpoint import save_generator
@@ -82,7 +88,7 @@ def test_onnx_export_is_static_opset_17_without_control_flow(generator, tmp_path
 
     model = onnx.load(cached_onnx(generator.for_style("ukiyoe"), "ukiyoe", 64, 96, 2, tmp_path))
     assert model.opset_import[0].version == 17
-    dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]
     assert [dims(v) for v in model.graph.input] == [[2, 1, 64, 96]]
     assert [dims(v) for v in model.graph.output] == [[2, 3, 64, 96]]
     assert not {n.op_type for n in model.graph.node} & {"If", "Loop", "Scan"}

@@ -15,7 +15,7 @@ from vidcolor.backends.base import Backend, StaticShapeBackend, check_shape
 from vidcolor.errors import BackendError
 from vidcolor.styles import get_style
 
-__all__ = ["Backend", "StaticShapeBackend", "BACKENDS", "available_backends", "load_backend", "resolve_backend"]
+__all__ = ["BACKENDS", "Backend", "StaticShapeBackend", "available_backends", "load_backend", "resolve_backend"]
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")

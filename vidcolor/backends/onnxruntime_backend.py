@@ -62,7 +62,7 @@ class OnnxRuntimeBackend(StaticShapeBackend):
         self.providers = providers_for(device)
         try:
             self._session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=self.providers)
-        except Exception as exc:  # onnxruntime raises its own, unexported exception types
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors derive from Exception only
             raise BackendError(f"onnxruntime cannot load {onnx_path}: {exc}", "delete the file to re-export it")
         shape = tuple(self._session.get_inputs()[0].shape)
         if shape != (batch, 1, height, width):

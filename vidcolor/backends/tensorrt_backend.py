@@ -17,7 +17,13 @@ import torch
 
 from vidcolor.backends.base import StaticShapeBackend
 from vidcolor.engine import (
-    EngineKey, GpuInfo, atomic_write, cached_onnx, current_gpu, file_sha256, sidecar_path,
+    EngineKey,
+    GpuInfo,
+    atomic_write,
+    cached_onnx,
+    current_gpu,
+    file_sha256,
+    sidecar_path,
 )
 from vidcolor.errors import BackendError
 from vidcolor.options import EngineSpec
@@ -94,7 +100,7 @@ def _deserialize(runtime, path: Path):
     """The ICudaEngine in `path`, or None when it cannot be read. Keep `runtime` alive while it is used."""
     try:
         return runtime.deserialize_cuda_engine(path.read_bytes())
-    except Exception:  # some TensorRT versions raise instead of returning None
+    except Exception:  # noqa: BLE001 - some TensorRT versions raise instead of returning None
         return None
 
 
@@ -138,15 +144,15 @@ def build_engine(trt: ModuleType, onnx_path: Path, key: EngineKey, engine_dir: P
 
 def _timing_cache(config, path: Path):
     """The timing cache saved at `path`, or an empty one when there is none or it is unusable."""
+    cache = None
     if path.exists():
         try:
             cache = config.create_timing_cache(path.read_bytes())
-            if cache is not None:
-                return cache
-        except Exception:  # a damaged cache only costs build time: start afresh
-            pass
-        log.warning("ignoring unreadable TensorRT timing cache %s", path.name)
-    return config.create_timing_cache(b"")
+        except Exception:  # noqa: BLE001 - a damaged cache only costs build time: start afresh
+            cache = None
+        if cache is None:
+            log.warning("ignoring unreadable TensorRT timing cache %s", path.name)
+    return cache if cache is not None else config.create_timing_cache(b"")
 
 
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16}
