@@ -80,17 +80,20 @@ def cpu_backends(module, style: str, batch: int, size: tuple[int, int], engine_d
     from vidcolor.backends.base import default_threads
     from vidcolor.backends.onnxruntime_backend import OnnxRuntimeBackend
     from vidcolor.backends.torch_backend import TorchBackend
+    from vidcolor.engine import cached_onnx
 
     h, w = size
     default = default_threads()
-    extra = set(torch_threads) if batch == 1 else set()  # spin-waiting pools are slow: batch 1 only
-    for threads in sorted(extra | {default}):
-        tag = "default, " if threads == default else ""
-        yield f"torch cpu ({tag}{threads} thr)", lambda t=threads: TorchBackend(module, batch, h, w, "cpu", threads=t)
+    if batch == 1:  # the torch backend runs one frame per call on a CPU; extra thread counts spin-wait
+        for threads in sorted(set(torch_threads) | {default}):
+            tag = "default, " if threads == default else ""
+            yield f"torch cpu ({tag}{threads} thr)", lambda t=threads: TorchBackend(module, 1, h, w, "cpu", threads=t)
+    # onnxruntime with `batch` frames per session run (the backend itself runs 1 on a CPU)
+    onnx = cached_onnx(module, style, h, w, batch, engine_dir)
     for threads in sorted({default, physical_cores()}):
         tag = "default, " if threads == default else ""
-        yield f"onnxruntime cpu ({tag}{threads} thr)", lambda t=threads: OnnxRuntimeBackend.from_module(
-            module, style, batch, h, w, engine_dir, "cpu", threads=t)
+        yield f"onnxruntime cpu ({tag}{threads} thr)", lambda t=threads: OnnxRuntimeBackend(
+            onnx, batch, h, w, "cpu", threads=t)
 
 
 def cuda_backends(module, style: str, batch: int, size: tuple[int, int], engine_dir: Path, torch_threads: list[int]):
@@ -226,7 +229,8 @@ def render(results: list[Result], source: str, peer: dict | None, command: str, 
         f"Command: `{command}`  ",
         (f"Weights: {source}. Load average before/after: {load[0]:.1f} / {load[1]:.1f} "
         "(the machine was shared with other jobs, so wall-clock fps are lower than on an idle one)."), "",
-        "Model only (`Backend.infer` on a full batch, input already at model size), median of repeated calls.",
+        ("Model only (`Backend.infer`, input already at model size), median of repeated calls; batch = frames "
+        "per model call."),
         ("CPU ms/frame is the process's CPU time over all its threads: for a 1-thread row, 1000 / CPU ms is "
         "about the frames/s it reaches on one otherwise idle core."),
         "16:9 input of any resolution maps to the same model size at model height 256 (256x448).", "",

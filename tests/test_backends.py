@@ -80,11 +80,22 @@ def test_tensorrt_backend_logic_matches_torch_with_fake_tensorrt(generator, styl
     assert fake_trt.BUILDS[-1]["fp16"] == (precision == "fp16")
 
 
-def test_short_batch_gives_the_same_frames_as_a_full_batch(generator, tmp_path):
+def test_padded_short_batch_gives_the_same_frames_as_a_full_batch(generator, fake_trt, tmp_path):
     luma = random_luma(BATCH, seed=5)
-    with OnnxRuntimeBackend.from_module(generator.for_style("natural"), "natural", BATCH, H, W, tmp_path) as b:
+    module = generator.for_style("natural")
+    with TensorRTBackend.from_module(module, "natural", BATCH, H, W, tmp_path, "fp32", GPU, "cpu") as b:
+        assert b.model_batch == BATCH  # static batch: a short one is padded
         full, short = b.infer(luma), b.infer(luma[:1])
     np.testing.assert_allclose(short, full[:1], atol=1e-4)
+
+
+def test_cpu_backends_run_one_frame_per_model_call(generator, tmp_path):
+    module = generator.for_style("natural")
+    with TorchBackend(module, BATCH, H, W) as torch_cpu, \
+            OnnxRuntimeBackend.from_module(module, "natural", BATCH, H, W, tmp_path, "cpu") as ort_cpu:
+        assert torch_cpu.model_batch == ort_cpu.model_batch == 1
+        assert [p.name.split("_")[2] for p in tmp_path.glob("*.onnx")] == ["b1"]
+        assert ort_cpu.infer(random_luma(BATCH)).shape == (BATCH, 2, H, W)
 
 
 def test_pad_batch_repeats_the_last_frame():

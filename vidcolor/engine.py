@@ -259,7 +259,10 @@ def build_engines(specs: list[EngineSpec], engine_dir: Path | None = None) -> li
             generators[source] = load_generator(spec.weights, spec.style)
         module = generators[source].for_style(spec.style)
         if spec.backend == "onnxruntime":
-            paths.append(cached_onnx(module, spec.style, spec.height, spec.width, spec.batch, folder))
+            from vidcolor.backends.onnxruntime_backend import model_batch
+
+            batch = model_batch("auto", spec.batch)  # the file the onnxruntime backend will open
+            paths.append(cached_onnx(module, spec.style, spec.height, spec.width, batch, folder))
         else:
             from vidcolor.backends.tensorrt_backend import ensure_engine
 

@@ -28,25 +28,31 @@ class Backend(Protocol):
 
 
 class StaticShapeBackend:
-    """Base for backends compiled for one (batch, 1, height, width) shape.
+    """Base for backends whose model is compiled for one (model_batch, 1, height, width) shape.
 
-    `infer` checks the input, pads a short batch by repeating its last frame, calls `_run` on
-    exactly `batch` frames and drops the padding again. Subclasses implement `_run` and `close`.
+    `infer` takes up to `batch` frames, pads them by repeating the last frame to a multiple of
+    `model_batch`, calls `_run` on each chunk of `model_batch` frames and drops the padding.
+    On a CPU `model_batch` is 1: one frame per call costs less CPU time per frame than a batch of
+    4 (10-15% for onnxruntime, up to 2x for torch; docs/BENCHMARKS.md), and nothing is padded.
+    Subclasses implement `_run` and `close`.
     """
 
     name = "static"
 
-    def __init__(self, batch: int, height: int, width: int) -> None:
+    def __init__(self, batch: int, height: int, width: int, model_batch: int | None = None) -> None:
         check_shape(batch, height, width)
         self.batch, self.height, self.width = batch, height, width
+        self.model_batch = model_batch or batch
 
     def infer(self, luma: np.ndarray) -> np.ndarray:
         n = check_luma(luma, self.batch, self.height, self.width)
-        out = self._run(pad_batch(np.ascontiguousarray(luma, dtype=np.float32), self.batch))
-        return out[:n]
+        step = self.model_batch
+        padded = pad_batch(np.ascontiguousarray(luma, dtype=np.float32), -(-n // step) * step)
+        outs = [self._run(padded[i:i + step]) for i in range(0, len(padded), step)]
+        return (outs[0] if len(outs) == 1 else np.concatenate(outs))[:n]
 
     def _run(self, luma: np.ndarray) -> np.ndarray:
-        """(batch,1,h,w) float32 -> (batch,C,h,w) float32."""
+        """(model_batch,1,h,w) float32 -> (model_batch,C,h,w) float32."""
         raise NotImplementedError
 
     def close(self) -> None:

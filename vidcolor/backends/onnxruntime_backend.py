@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcolor.backends.base import StaticShapeBackend, default_threads
+from vidcolor.backends.base import StaticShapeBackend, check_shape, default_threads
 from vidcolor.engine import INPUT_NAME, cached_onnx
 from vidcolor.errors import BackendError
 
@@ -37,6 +37,12 @@ def session_options(threads: int | None = None):
     return opts
 
 
+def model_batch(device: str, batch: int) -> int:
+    """Frames per session run: 1 on the CPU provider (cheaper per frame, see StaticShapeBackend),
+    the whole batch on the CUDA provider."""
+    return 1 if providers_for(device)[0] == "CPUExecutionProvider" else batch
+
+
 def providers_for(device: str) -> list[str]:
     """Execution providers for --device auto | cpu | cuda."""
     available = import_onnxruntime().get_available_providers()
@@ -50,14 +56,15 @@ def providers_for(device: str) -> list[str]:
 
 
 class OnnxRuntimeBackend(StaticShapeBackend):
-    """Runs an exported generator (input "luma" (batch,1,h,w) -> output (batch,C,h,w)) in ONNX Runtime."""
+    """Runs an exported generator (input "luma" (m,1,h,w) -> output (m,C,h,w)) in ONNX Runtime; infer
+    takes up to `batch` frames and runs them m at a time (m from the ONNX file, m <= batch)."""
 
     name = "onnxruntime"
 
     def __init__(
         self, onnx_path: Path, batch: int, height: int, width: int, device: str = "cpu", threads: int | None = None
     ) -> None:
-        super().__init__(batch, height, width)
+        check_shape(batch, height, width)
         ort = import_onnxruntime()
         self.providers = providers_for(device)
         try:
@@ -65,8 +72,9 @@ class OnnxRuntimeBackend(StaticShapeBackend):
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors derive from Exception only
             raise BackendError(f"onnxruntime cannot load {onnx_path}: {exc}", "delete the file to re-export it")
         shape = tuple(self._session.get_inputs()[0].shape)
-        if shape != (batch, 1, height, width):
-            raise BackendError(f"{Path(onnx_path).name} takes {shape}, expected {(batch, 1, height, width)}")
+        if len(shape) != 4 or shape[1:] != (1, height, width) or not 1 <= shape[0] <= batch:
+            raise BackendError(f"{Path(onnx_path).name} takes {shape}, expected (<={batch}, 1, {height}, {width})")
+        super().__init__(batch, height, width, model_batch=shape[0])
 
     @classmethod
     def from_module(
@@ -74,7 +82,7 @@ class OnnxRuntimeBackend(StaticShapeBackend):
         device: str = "cpu", threads: int | None = None,
     ) -> OnnxRuntimeBackend:
         """Export `module` (cached in `engine_dir`) and open a session on it."""
-        path = cached_onnx(module, style, height, width, batch, Path(engine_dir))
+        path = cached_onnx(module, style, height, width, model_batch(device, batch), Path(engine_dir))
         return cls(path, batch, height, width, device, threads)
 
     def _run(self, luma: np.ndarray) -> np.ndarray:

@@ -13,7 +13,8 @@ from vidcolor.errors import BackendError
 
 
 class TorchBackend(StaticShapeBackend):
-    """Runs `module` ((N,1,h,w) luma -> (N,C,h,w)) on `device` at the static shape (batch,1,h,w).
+    """Runs `module` ((N,1,h,w) luma -> (N,C,h,w)) on `device`: on CUDA at the static shape
+    (batch,1,h,w), on the CPU one frame per call (see StaticShapeBackend).
 
     `compile`: torch.compile the module (CUDA only: on CPU the first call costs more than it saves).
     `cuda_graph`: capture one forward pass as a CUDA graph and replay it (CUDA only).
@@ -25,9 +26,9 @@ class TorchBackend(StaticShapeBackend):
         self, module: torch.nn.Module, batch: int, height: int, width: int, device: str = "cpu",
         compile: bool = False, cuda_graph: bool = False, threads: int | None = None,
     ) -> None:
-        super().__init__(batch, height, width)
         self.device = torch.device(device)
         cuda = self.device.type == "cuda"
+        super().__init__(batch, height, width, model_batch=batch if cuda else 1)
         if cuda and not torch.cuda.is_available():
             raise BackendError("device cuda asked for, but torch sees no CUDA GPU", "use --device cpu")
         if (compile or cuda_graph) and not cuda:
@@ -40,7 +41,7 @@ class TorchBackend(StaticShapeBackend):
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         net = copy.deepcopy(module).eval().to(self.device, self.dtype, memory_format=self.memory_format)
         self._net = torch.compile(net) if compile else net  # graphs, if any, are captured below
-        self._input = torch.zeros(batch, 1, height, width, device=self.device, dtype=self.dtype)
+        self._input = torch.zeros(self.model_batch, 1, height, width, device=self.device, dtype=self.dtype)
         self._input = self._input.contiguous(memory_format=self.memory_format)
         self._graph, self._graph_output = self._capture() if cuda_graph else (None, None)
 
