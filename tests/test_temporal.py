@@ -184,9 +184,17 @@ class ZeroFlow:
         return np.zeros((*prev.shape, 2), np.float32)
 
 
-def test_options_reject_strength_one() -> None:
-    with pytest.raises(ValueError, match=r"\[0, 1\)"):
-        TemporalOptions(strength=1.0)
+def test_options_reject_strength_out_of_range() -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        TemporalOptions(strength=1.5)
+    with pytest.raises(ValueError):
+        TemporalOptions(strength=-0.1)
+
+
+def test_strength_one_still_lets_the_present_in() -> None:
+    current = np.zeros((1, 2, 2), np.float32)
+    out = blend(current, np.ones_like(current), np.ones((2, 2), np.float32), 1.0)
+    np.testing.assert_allclose(out, 0.95)
 
 
 def test_stabilizer_rejects_mismatched_shapes() -> None:

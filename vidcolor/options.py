@@ -7,15 +7,15 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TemporalOptions:
-    strength: float = 0.8  # past's share of a trusted pixel, in [0, 1); 0 = per-frame output
-    flow_preset: str = "fast"  # OpenCV DIS preset: ultrafast | fast | medium | fine
+    strength: float = 0.8  # past's share of a trusted pixel, in [0, 1] (1 acts as 0.95); 0 = per-frame output
+    flow_preset: str = "ultrafast"  # OpenCV DIS preset: ultrafast | fast | medium | fine
     consistency_px: float = 1.0  # forward-backward flow round-trip error (px) above which a pixel is occluded
     luma_tolerance: float = 0.06  # warped previous luma this far (in [0,1] units) from the current is not trusted
     scene_cut_threshold: float = 0.8  # 1 - correlation of 32x18 thumbnails that counts as a cut (cheap pre-test)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength < 1.0:
-            raise ValueError(f"temporal strength must be in [0, 1), got {self.strength}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"temporal strength must be in [0, 1], got {self.strength}")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,13 @@ import numpy as np
 from vidcolor.flow import FlowEstimator, load_flow
 from vidcolor.options import TemporalOptions
 
-# Below this fraction of trusted pixels the previous frame is useless: treat it as a cut.
+# Below this fraction of trusted pixels the previous frame is useless: treat it as a cut. Measured
+# with DIS fast at 448x256: consecutive DAVIS frames trust >= 0.28 (motocross-jump, the fastest),
+# last frame of one sequence -> first of another <= 0.12 (all 182 ordered pairs).
 MIN_TRUSTED_FRACTION = 0.2
+# The past never gets more than this share, so every frame's own output keeps at least 5%: the
+# weight of frame t-k decays at least as 0.95^k and old colours cannot stay forever.
+MAX_PAST_SHARE = 0.95
 
 
 @functools.lru_cache(maxsize=8)
@@ -128,13 +133,13 @@ def blend(current: np.ndarray, warped_prev: np.ndarray, trust: np.ndarray, stren
     """current + strength * trust * (warped_prev - current).
 
     current, warped_prev: (C, h, w) float32, same units. trust: (h, w) in [0, 1].
-    strength in [0, 1): the past's share of a fully trusted pixel. Kept below 1 so that every
-    frame's own output keeps a share: the past's weight decays geometrically and cannot drift.
+    strength in [0, 1]: the past's share of a fully trusted pixel, capped at MAX_PAST_SHARE so
+    that every frame's own output keeps a share: the past's weight decays geometrically.
     Returns a new (C, h, w) float32 array.
     """
     if current.shape != warped_prev.shape or trust.shape != current.shape[1:]:
         raise ValueError(f"blend shapes differ: {current.shape}, {warped_prev.shape}, {trust.shape}")
-    weight = (strength * trust)[None]
+    weight = (min(strength, MAX_PAST_SHARE) * trust)[None]
     return (current + weight * (warped_prev - current)).astype(np.float32)
 
 

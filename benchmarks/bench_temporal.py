@@ -1,0 +1,325 @@
+"""Temporal step: quality (flicker, colour, accuracy, drift) and cost, per-frame vs stabilized.
+
+    python benchmarks/bench_temporal.py [--weights CKPT] [--data ../shared/data] [--json out.json]
+
+Real clips converted to grey: the DAVIS sequences (true colour known) and the two black-and-white
+films. The generator runs once per frame (natural style, onnxruntime on CPU, model height 256);
+every temporal setting then stabilizes the same per-frame outputs. Frames are rendered the way
+`vidcolor run` merges them (full-res luma + upsampled chroma) and scored at full resolution:
+
+- warping error (Lai et al. 2018; flow + occlusion from the grey source, DIS medium);
+- colourfulness (Hasler & Süsstrunk) and PSNR against the true colour (DAVIS only);
+- drift: mean |a,b stabilized - a,b per-frame| (Lab units), first vs last 50 frames of a long shot;
+- cost: milliseconds per frame of the temporal step at model resolution.
+
+Without shipped weights or --weights it uses a randomly initialised generator (to develop the
+script only: its numbers say nothing about a trained model).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from vidcolor.backends import load_backend
+from vidcolor.color import luma_ab_to_rgb, model_size, rgb_to_ycbcr, to_model_input, ycbcr_to_rgb
+from vidcolor.flow import load_flow
+from vidcolor.metrics import METRIC_FLOW_PRESET, colorfulness, pair_warping_error, psnr, srgb_to_lab, trusted_pixels
+from vidcolor.options import TemporalOptions
+from vidcolor.temporal import TemporalStabilizer
+from vidcolor.video.reader import LumaReader, probe
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_HEIGHT = 256
+
+
+@dataclass
+class Clip:
+    name: str
+    y: list[np.ndarray]  # full-res luma code values (H, W) uint8, BT.709 full range for DAVIS
+    full_range: bool
+    truth: list[np.ndarray] | None  # (H, W, 3) uint8 true colour, DAVIS only
+    outputs: list[np.ndarray] | None = None  # per-frame a/b at model size made elsewhere (not by our model)
+
+
+def davis_clips(root: Path, names: list[str] | None) -> list[Clip]:
+    clips = []
+    for folder in sorted(p for p in (root / "video_frames" / "davis").iterdir() if p.is_dir()):
+        if names and folder.name not in names:
+            continue
+        truth = [cv2.imread(str(p))[..., ::-1].copy() for p in sorted(folder.glob("*.jpg"))]
+        y = [to_luma_code(rgb) for rgb in truth]
+        clips.append(Clip(f"davis/{folder.name}", y, True, truth))
+    return clips
+
+
+def to_luma_code(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB -> (H, W) uint8 full-range BT.709 luma: the grey version of a colour frame."""
+    return np.clip(rgb.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32) + 0.5, 0, 255).astype(np.uint8)
+
+
+def film_clip(path: Path) -> Clip:
+    info = probe(path)
+    with LumaReader(info) as reader:
+        y = [frame.y for frame in reader]
+    return Clip(f"films/{path.stem}", y, info.full_range, None)
+
+
+def goat_clip(data: Path) -> Clip:
+    """A REAL per-frame colourization (flicker/goat_processed.mp4, from the deep-video-prior demo)
+    of flicker/goat_input.mp4, with DAVIS goat as the true colour: the temporal step on another
+    colourizer's flicker, independent of how far our own model's training has got."""
+    def decode(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as container:
+            return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+    grey = decode(data / "flicker" / "goat_input.mp4")
+    processed = decode(data / "flicker" / "goat_processed.mp4")
+    height, width = grey[0].shape[:2]
+    truth = [cv2.resize(cv2.imread(str(p))[..., ::-1], (width, height), interpolation=cv2.INTER_LINEAR)
+             for p in sorted((data / "video_frames" / "davis" / "goat").glob("*.jpg"))]
+    h, w = model_size(height, width, MODEL_HEIGHT)
+    outputs = [cv2.resize(srgb_to_lab(p.astype(np.float32) / 255), (w, h), interpolation=cv2.INTER_AREA)[..., 1:].transpose(2, 0, 1).copy()
+               for p in processed]
+    return Clip("goat_processed (other colourizer)", [to_luma_code(g) for g in grey], True, truth, outputs)
+
+
+def per_frame_outputs(backend, lumas: list[np.ndarray], batch: int) -> list[np.ndarray]:
+    """Model outputs (C, h, w) for model-res lumas (h, w), one frame at a time in spirit, batched."""
+    out = []
+    for i in range(0, len(lumas), batch):
+        x = np.stack(lumas[i:i + batch])[:, None]
+        out.extend(backend.infer(x))
+    return out
+
+
+def render_natural(y: np.ndarray, full_range: bool, model_luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Full-res (H, W, 3) float32 RGB [0, 1] as `vidcolor run` builds it: the source luma plus
+    chroma computed at model resolution and upsampled (4:4:4 here; the encoder's 4:2:0 aside)."""
+    height, width = y.shape
+    rgb_small = luma_ab_to_rgb(torch.from_numpy(model_luma)[None], torch.from_numpy(ab))
+    cbcr = rgb_to_ycbcr(rgb_small)[1:].numpy().transpose(1, 2, 0)
+    cbcr = cv2.resize(cbcr, (width, height), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+    luma = y.astype(np.float32) / 255.0 if full_range else np.clip((y.astype(np.float32) - 16) / 219, 0, 1)
+    ycc = torch.from_numpy(np.concatenate([luma[None], cbcr]))
+    return ycbcr_to_rgb(ycc).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def stabilize(outputs: list[np.ndarray], lumas: list[np.ndarray], options: TemporalOptions | None):
+    """(stabilized outputs, median ms per frame of the temporal step, scene cuts seen)."""
+    if options is None:
+        return outputs, 0.0, 0
+    stab = TemporalStabilizer(options)
+    result, times = [], []
+    for luma, out in zip(lumas, outputs):
+        start = time.perf_counter()
+        result.append(stab(luma, out))
+        times.append(time.perf_counter() - start)
+    return result, 1000 * float(np.median(times)), stab.cuts
+
+
+def score(clip: Clip, model_lumas, outputs, pairs) -> dict[str, float]:
+    """Warping error, colourfulness and (with truth) PSNR of the rendered frames."""
+    rendered = [render_natural(y, clip.full_range, m, ab) for y, m, ab in zip(clip.y, model_lumas, outputs)]
+    errors = [pair_warping_error(rendered[t - 1], rendered[t], bwd, ok) for t, (bwd, ok) in pairs.items()]
+    result = {"warping_error": float(np.mean(errors)), "colorfulness": float(np.mean([colorfulness(r) for r in rendered]))}
+    if clip.truth is not None:
+        result["psnr"] = float(np.mean([psnr(r, t.astype(np.float32) / 255) for r, t in zip(rendered, clip.truth)]))
+    return result
+
+
+def source_pairs(clip: Clip) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Frame t -> (backward flow, trusted pixels) from the grey source, computed once per clip."""
+    flow = load_flow(METRIC_FLOW_PRESET)
+    lumas = [y.astype(np.float32) / 255 for y in clip.y]
+    pairs = {}
+    for t in range(1, len(lumas)):
+        bwd, ok = trusted_pixels(lumas[t - 1], lumas[t], flow)
+        if ok.any():
+            pairs[t] = (bwd, ok)
+    return pairs
+
+
+def drift(per_frame: list[np.ndarray], stabilized: list[np.ndarray]) -> tuple[float, float, float]:
+    """Mean |stabilized - per-frame| (model units) over the first 50, the last 50 and all frames."""
+    gaps = [float(np.abs(s - p).mean()) for s, p in zip(stabilized, per_frame)]
+    return float(np.mean(gaps[:50])), float(np.mean(gaps[-50:])), float(np.mean(gaps))
+
+
+def write_strip(clip: Clip, model_lumas, per_frame, stabilized, start: int, count: int, path: Path) -> None:
+    """Rows: per-frame, temporal, true colour (if known); `count` consecutive frames from `start`."""
+    rows = []
+    for outs in (per_frame, stabilized):
+        rows.append([render_natural(clip.y[t], clip.full_range, model_lumas[t], outs[t]) for t in range(start, start + count)])
+    if clip.truth is not None:
+        rows.append([clip.truth[t].astype(np.float32) / 255 for t in range(start, start + count)])
+    scale = 0.5
+    tiles = [[cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for img in row] for row in rows]
+    pad = 4
+    h, w = tiles[0][0].shape[:2]
+    sheet = np.ones((len(tiles) * (h + pad) + pad, count * (w + pad) + pad, 3), np.float32)
+    for r, row in enumerate(tiles):
+        for c, img in enumerate(row):
+            sheet[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
+    sheet = np.ascontiguousarray((sheet[..., ::-1] * 255 + 0.5).astype(np.uint8))
+    for r, label in enumerate(["per-frame", "temporal", "true colour"][: len(tiles)]):
+        origin = (pad + 6, pad + r * (h + pad) + 18)
+        cv2.putText(sheet, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(sheet, label, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), sheet)
+
+
+def weights_path(arg: Path | None, tmp: Path) -> tuple[Path | None, str]:
+    """The checkpoint to use and a line saying what it is."""
+    from vidcolor.models.checkpoint import read_checkpoint, save_generator, shipped_styles, shipped_weights
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+
+    if arg is None and "natural" in shipped_styles():
+        arg = shipped_weights("natural")
+    if arg is not None:  # a private copy: training may overwrite the file while this runs
+        copy = Path(shutil.copy(arg, tmp / "weights.safetensors"))
+        meta = read_checkpoint(copy)[1]
+        step = f", interim export at step {meta['interim_step']}" if "interim_step" in meta else ""
+        return copy, f"{arg} (sha256 {meta['sha256'][:12]}{step})"
+    gen = build_generator(GeneratorConfig(pretrained=False), seed=0)
+    return save_generator(tmp / "random.safetensors", gen), "RANDOMLY INITIALISED generator (script development only)"
+
+
+def settings(strengths: list[float], presets: list[str]) -> dict[str, TemporalOptions | None]:
+    base = TemporalOptions()
+    out: dict[str, TemporalOptions | None] = {"per-frame": None}
+    for s in strengths:
+        out[f"s={s} {base.flow_preset}"] = replace(base, strength=s)
+    for p in presets:
+        if p != base.flow_preset:
+            out[f"s={base.strength} {p}"] = replace(base, flow_preset=p)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--davis", nargs="*", default=None, help="DAVIS sequence names (default: all)")
+    parser.add_argument("--no-films", action="store_true")
+    parser.add_argument("--strengths", type=float, nargs="*", default=[0.5, 0.7, 0.8, 0.9])
+    parser.add_argument("--presets", nargs="*", default=["ultrafast", "fast", "medium"])
+    parser.add_argument("--strip", type=Path, default=REPO / "docs" / "img" / "temporal_strip.png")
+    parser.add_argument("--strip-clip", default="davis/cows")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--e2e-repeats", type=int, default=3, help="end-to-end 480p runs per setting (0: skip)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    clips = [goat_clip(args.data)] + davis_clips(args.data, args.davis)
+    if not args.no_films:
+        clips += [film_clip(p) for p in sorted((args.data / "films").glob("*.mp4"))]
+    configs = settings(args.strengths, args.presets)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights, weights_line = weights_path(args.weights, Path(tmp))
+        print(f"model: {weights_line}")
+        for clip in clips:
+            h, w = model_size(*clip.y[0].shape, MODEL_HEIGHT)
+            model_lumas = [to_model_input(y, (h, w), 8, clip.full_range) for y in clip.y]
+            per_frame = clip.outputs
+            if per_frame is None:
+                with load_backend("onnxruntime", "natural", h, w, 4, "cpu", weights=weights, engine_dir=Path(tmp)) as backend:
+                    per_frame = per_frame_outputs(backend, model_lumas, 4)
+            pairs = source_pairs(clip)
+            results[clip.name] = {}
+            for label, options in configs.items():
+                stabilized, ms, cuts = stabilize(per_frame, model_lumas, options)
+                row = score(clip, model_lumas, stabilized, pairs) | {"temporal_ms": ms, "cuts": cuts}
+                row["drift_first50"], row["drift_last50"], row["drift_mean"] = drift(per_frame, stabilized)
+                results[clip.name][label] = row
+                if clip.name == args.strip_clip and label == f"s={TemporalOptions().strength} {TemporalOptions().flow_preset}":
+                    write_strip(clip, model_lumas, per_frame, stabilized, 20, 5, args.strip)
+            print(clip.name, len(clip.y), "frames", {k: round(v["warping_error"] * 1e3, 3) for k, v in results[clip.name].items()}, flush=True)
+        results["_long_shot"] = long_shot(args.data, weights, Path(tmp))
+        if args.e2e_repeats:
+            results["_end_to_end_480p"] = end_to_end(args.data, weights, Path(tmp), args.e2e_repeats)
+            print("end to end 480p:", results["_end_to_end_480p"], flush=True)
+    results["_machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "model": weights_line}
+    print_table(results, configs)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+def long_shot(data: Path, weights: Path | None, tmp: Path) -> dict[str, dict]:
+    """Drift over a long shot: DAVIS cows played forward, back, forward, back (~410 frames)."""
+    clip = davis_clips(data, ["cows"])[0]
+    frames = clip.y + clip.y[-2::-1] + clip.y[1:] + clip.y[-2::-1]
+    h, w = model_size(*frames[0].shape, MODEL_HEIGHT)
+    model_lumas = [to_model_input(y, (h, w), 8, True) for y in frames]
+    with load_backend("onnxruntime", "natural", h, w, 4, "cpu", weights=weights, engine_dir=tmp) as backend:
+        per_frame = per_frame_outputs(backend, model_lumas, 4)
+    out = {"frames": len(frames)}
+    for strength in (0.8, 0.9):
+        stabilized, _, cuts = stabilize(per_frame, model_lumas, replace(TemporalOptions(), strength=strength))
+        first, last, mean = drift(per_frame, stabilized)
+        out[f"s={strength}"] = {"drift_first50": first, "drift_last50": last, "drift_mean": mean, "cuts": cuts}
+    return out
+
+
+def end_to_end(data: Path, weights: Path | None, tmp: Path, repeats: int) -> dict[str, float]:
+    """`run_video` on a 480p clip (flicker/goat_input.mp4, 854x480, 90 frames) with and without the
+    temporal step, alternating, one loaded backend for all runs. Median wall seconds of the
+    decode/model/temporal/merge/encode loop, and median CPU seconds of the process (all threads):
+    the CPU figure is the steadier one on a machine shared with other jobs."""
+    from vidcolor.options import RunOptions
+    from vidcolor.pipeline import run_video
+
+    source = data / "flicker" / "goat_input.mp4"
+    h, w = model_size(480, 854, MODEL_HEIGHT)
+    wall: dict[str, list[float]] = {"per-frame": [], "temporal": []}
+    cpu: dict[str, list[float]] = {"per-frame": [], "temporal": []}
+    with load_backend("onnxruntime", "natural", h, w, 4, "cpu", weights=weights, engine_dir=tmp) as backend:
+        for i in range(repeats):
+            for label, temporal in (("per-frame", None), ("temporal", TemporalOptions())):
+                options = RunOptions(input=source, output=tmp / f"e2e_{label}_{i}.mp4", backend="onnxruntime", device="cpu",
+                                     batch=4, temporal=temporal, weights=weights, engine_dir=tmp, quiet=True)
+                start = time.process_time()
+                wall[label].append(run_video(options, backend=backend).seconds)
+                cpu[label].append(time.process_time() - start)
+    med = {k: (float(np.median(wall[k])), float(np.median(cpu[k]))) for k in wall}
+    return {"per_frame_wall_s": med["per-frame"][0], "temporal_wall_s": med["temporal"][0],
+            "added_wall_percent": 100 * (med["temporal"][0] / med["per-frame"][0] - 1),
+            "per_frame_cpu_s": med["per-frame"][1], "temporal_cpu_s": med["temporal"][1],
+            "added_cpu_percent": 100 * (med["temporal"][1] / med["per-frame"][1] - 1),
+            "runs": repeats, "frames": 90}
+
+
+def print_table(results: dict, configs: dict) -> None:
+    clips = [k for k in results if not k.startswith("_")]
+    print("\n| setting | warping error x1e3 (mean over clips) | vs per-frame | colourfulness vs per-frame | PSNR DAVIS (dB) | drift mean (ab) | temporal ms/frame |")
+    print("|---|---|---|---|---|---|---|")
+    base = results
+    for label in configs:
+        we = np.mean([results[c][label]["warping_error"] for c in clips])
+        we0 = np.mean([base[c]["per-frame"]["warping_error"] for c in clips])
+        ratio_we = np.mean([results[c][label]["warping_error"] / base[c]["per-frame"]["warping_error"] for c in clips])
+        ratio_col = np.mean([results[c][label]["colorfulness"] / max(base[c]["per-frame"]["colorfulness"], 1e-6) for c in clips])
+        davis = [c for c in clips if "psnr" in results[c][label]]
+        ps = np.mean([results[c][label]["psnr"] for c in davis]) if davis else float("nan")
+        dr = np.mean([results[c][label]["drift_mean"] for c in clips])
+        ms = np.median([results[c][label]["temporal_ms"] for c in clips])
+        print(f"| {label} | {we * 1e3:.3f} | {ratio_we:.2f} (per-frame {we0 * 1e3:.3f}) | {ratio_col:.3f} | {ps:.2f} | {dr:.2f} | {ms:.1f} |")
+    print("\nlong shot:", json.dumps(results["_long_shot"]))
+    if "_end_to_end_480p" in results:
+        print("end to end 480p:", json.dumps(results["_end_to_end_480p"]))
+
+
+if __name__ == "__main__":
+    main()
