@@ -81,3 +81,14 @@ def test_stylized_planes_shapes_and_detail():
     detailed = color.stylized_planes(y, rgb, (23, 31), detail=1.0)
     assert [p.shape for p in flat] == [(45, 61), (23, 31), (23, 31)]
     assert flat[0].std() < 1 < detailed[0].std()  # flat grey output gains the source's texture
+
+
+def test_chroma_fits_gamut_so_black_stays_black():
+    luma = torch.tensor([0.0, 0.02, 0.5, 1.0]).view(1, 1, 4)
+    cbcr = torch.full((2, 1, 4), 0.3)
+    fitted = color.fit_chroma_to_gamut(luma, cbcr)
+    assert fitted[:, 0, 0].abs().max() == 0 and fitted[:, 0, 3].abs().max() == 0
+    rgb = color.ycbcr_to_rgb(torch.cat([luma, fitted]))
+    assert rgb.min() >= -1e-5 and rgb.max() <= 1 + 1e-5
+    small = torch.full((2, 1, 4), 0.01)
+    assert torch.allclose(color.fit_chroma_to_gamut(torch.full((1, 1, 4), 0.5), small), small)  # in gamut: unchanged

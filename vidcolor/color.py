@@ -163,6 +163,18 @@ def _resize_planes(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.reshape(h, w, -1).transpose(2, 0, 1)
 
 
+def fit_chroma_to_gamut(luma: torch.Tensor, cbcr: torch.Tensor, matrix: str = "bt709") -> torch.Tensor:
+    """Shrink chroma (2, h, w) towards grey until Y' (1, h, w) + chroma is a displayable RGB.
+
+    Near black and white little chroma fits; without this, dark borders of old film turn red-brown.
+    """
+    rgb = ycbcr_to_rgb(torch.cat([luma, cbcr]), matrix)
+    d = rgb - luma  # how far each channel moves away from grey, per unit of chroma
+    room = torch.where(d > 0, (1 - luma) / d.clamp(min=1e-6), luma / (-d).clamp(min=1e-6))
+    scale = room.amin(dim=0, keepdim=True).clamp(0, 1)
+    return cbcr * scale
+
+
 def chroma_planes(
     luma: np.ndarray,
     ab: np.ndarray,
@@ -177,7 +189,7 @@ def chroma_planes(
     source's full-resolution Y plane can be written back untouched.
     """
     rgb = luma_ab_to_rgb(torch.from_numpy(luma)[None], torch.from_numpy(ab))
-    cbcr = rgb_to_ycbcr(rgb, matrix)[1:].numpy()
+    cbcr = fit_chroma_to_gamut(torch.from_numpy(luma)[None], rgb_to_ycbcr(rgb, matrix)[1:], matrix).numpy()
     cb, cr = _resize_planes(cbcr, chroma_size)
     return quantize_chroma(cb, bit_depth, full_range), quantize_chroma(cr, bit_depth, full_range)
 
