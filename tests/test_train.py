@@ -134,3 +134,10 @@ def test_overrides_win(tmp_path):
     assert (r.train.steps, r.train.device, r.seed) == (9, "cpu", 7)
     with pytest.raises(RecipeError, match="unknown override"):
         load_recipe(_recipe(tmp_path), {"colour": 1})
+
+
+def test_path_overrides_are_relative_to_cwd(tmp_path, monkeypatch):
+    path = _recipe(tmp_path)
+    monkeypatch.chdir(tmp_path / "photos")
+    r = load_recipe(path, {"output": Path("mine.safetensors")})
+    assert r.output == tmp_path / "photos" / "mine.safetensors"

@@ -131,7 +131,8 @@ def load_recipe(path: Path, overrides: dict | None = None) -> Recipe:
         if key not in OVERRIDES:
             raise RecipeError(f"unknown override {key!r}", f"valid: {', '.join(OVERRIDES)}")
         section, name = OVERRIDES[key]
-        (raw.setdefault(section, {}) if section else raw)[name] = str(value) if isinstance(value, Path) else value
+        # paths given on the command line are relative to the current folder, not the recipe
+        (raw.setdefault(section, {}) if section else raw)[name] = str(value.resolve()) if isinstance(value, Path) else value
     base = path.resolve().parent
     top = {k: v for k, v in raw.items() if k not in ("data", "train", "loss")}
     unknown = set(top) - {"style", "output", "run_dir", "seed", "init"}
