@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from vidcolor.backends.base import default_threads
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.options import RunOptions
@@ -59,6 +60,7 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
     size = model_size(info.height, info.width, options.model_height)
     merge = merge_natural if style.mode == "colorize" else merge_stylized
     with ExitStack() as stack:
+        stack.enter_context(torch_threads(default_threads()))
         if backend is None:
             backend = stack.enter_context(_load_backend(options, style, size))
         if stabilizer is None and options.temporal is not None:
@@ -165,6 +167,24 @@ def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int]) 
         yield backend
     finally:
         backend.close()
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Limit torch's intra-op threads for the run, then restore them.
+
+    The merge and temporal maths run on small tensors beside the decode and encode threads; on a
+    2-core machine torch's spin-waiting OpenMP pool, given every core, made the whole loop 4 to 6
+    times slower (docs/BENCHMARKS.md, Pipeline).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextmanager
