@@ -213,14 +213,20 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--davis", nargs="*", default=None, help="DAVIS sequence names (default: all)")
     parser.add_argument("--no-films", action="store_true")
-    parser.add_argument("--strengths", type=float, nargs="*", default=[0.5, 0.7, 0.8, 0.9])
-    parser.add_argument("--presets", nargs="*", default=["ultrafast", "fast", "medium"])
+    parser.add_argument("--strengths", type=float, nargs="*", default=[0.6, 0.8, 0.9])
+    parser.add_argument("--presets", nargs="*", default=["ultrafast", "fast"])
     parser.add_argument("--strip", type=Path, default=REPO / "docs" / "img" / "temporal_strip.png")
     parser.add_argument("--strip-clip", default="davis/cows")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--e2e-repeats", type=int, default=3, help="end-to-end 480p runs per setting (0: skip)")
+    parser.add_argument("--from-json", type=Path, default=None, help="only print the tables of an earlier --json")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+        labels = next(v for k, v in results.items() if not k.startswith("_"))
+        print_table(results, [k for k in labels if k != "grey floor"])
+        return
+    torch.set_num_threads(1)  # more threads on this shared 2-core machine made the colour maths 30x slower
 
     clips = [goat_clip(args.data)] + davis_clips(args.data, args.davis)
     if not args.no_films:
@@ -238,7 +244,8 @@ def main() -> None:
                 with load_backend("onnxruntime", "natural", h, w, 4, "cpu", weights=weights, engine_dir=Path(tmp)) as backend:
                     per_frame = per_frame_outputs(backend, model_lumas, 4)
             pairs = source_pairs(clip)
-            results[clip.name] = {}
+            grey = [np.zeros_like(out) for out in per_frame]  # the source itself: flicker floor of the flow
+            results[clip.name] = {"grey floor": score(clip, model_lumas, grey, pairs)}
             for label, options in configs.items():
                 stabilized, ms, cuts = stabilize(per_frame, model_lumas, options)
                 row = score(clip, model_lumas, stabilized, pairs) | {"temporal_ms": ms, "cuts": cuts}
@@ -303,22 +310,48 @@ def end_to_end(data: Path, weights: Path | None, tmp: Path, repeats: int) -> dic
 
 def print_table(results: dict, configs: dict) -> None:
     clips = [k for k in results if not k.startswith("_")]
-    print("\n| setting | warping error x1e3 (mean over clips) | vs per-frame | colourfulness vs per-frame | PSNR DAVIS (dB) | drift mean (ab) | temporal ms/frame |")
-    print("|---|---|---|---|---|---|---|")
-    base = results
-    for label in configs:
-        we = np.mean([results[c][label]["warping_error"] for c in clips])
-        we0 = np.mean([base[c]["per-frame"]["warping_error"] for c in clips])
-        ratio_we = np.mean([results[c][label]["warping_error"] / base[c]["per-frame"]["warping_error"] for c in clips])
-        ratio_col = np.mean([results[c][label]["colorfulness"] / max(base[c]["per-frame"]["colorfulness"], 1e-6) for c in clips])
-        davis = [c for c in clips if "psnr" in results[c][label]]
-        ps = np.mean([results[c][label]["psnr"] for c in davis]) if davis else float("nan")
-        dr = np.mean([results[c][label]["drift_mean"] for c in clips])
-        ms = np.median([results[c][label]["temporal_ms"] for c in clips])
-        print(f"| {label} | {we * 1e3:.3f} | {ratio_we:.2f} (per-frame {we0 * 1e3:.3f}) | {ratio_col:.3f} | {ps:.2f} | {dr:.2f} | {ms:.1f} |")
+    ours = [c for c in clips if not c.startswith("goat_processed")]
+    for title, group in (("our model, all clips", ours), ("another colourizer's per-frame output (goat_processed)", [c for c in clips if c not in ours])):
+        if group:
+            print(f"\n{title}: {len(group)} clip(s)")
+            print_group(results, configs, group)
+    print("\nper clip, default setting:")
+    default = f"s={TemporalOptions().strength} {TemporalOptions().flow_preset}"
+    print("| clip | WE floor | WE per-frame | WE temporal | excess ratio | colourfulness pf -> t | PSNR pf -> t | cuts |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in clips:
+        f, p, t = (results[c][k] for k in ("grey floor", "per-frame", default))
+        ps = f"{p['psnr']:.2f} -> {t['psnr']:.2f}" if "psnr" in p else "-"
+        print(f"| {c} | {f['warping_error'] * 1e3:.3f} | {p['warping_error'] * 1e3:.3f} | {t['warping_error'] * 1e3:.3f} | "
+              f"{excess(results[c], default):.2f} | {p['colorfulness']:.1f} -> {t['colorfulness']:.1f} | {ps} | {t['cuts']} |")
     print("\nlong shot:", json.dumps(results["_long_shot"]))
     if "_end_to_end_480p" in results:
         print("end to end 480p:", json.dumps(results["_end_to_end_480p"]))
+
+
+def excess(clip_results: dict, label: str) -> float:
+    """(WE - floor) / (WE per-frame - floor): the share of the per-frame flicker that is left."""
+    floor = clip_results["grey floor"]["warping_error"]
+    return (clip_results[label]["warping_error"] - floor) / max(clip_results["per-frame"]["warping_error"] - floor, 1e-12)
+
+
+def print_group(results: dict, configs: dict, clips: list[str]) -> None:
+    print("| setting | WE x1e3 | WE / per-frame | excess over grey floor / per-frame's | colourfulness / per-frame (min) | PSNR - per-frame, dB (worst) | drift (ab) | temporal ms/frame |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label in configs:
+        rows = [results[c][label] for c in clips]
+        base = [results[c]["per-frame"] for c in clips]
+        we = np.mean([r["warping_error"] for r in rows])
+        ratio = np.mean([r["warping_error"] / b["warping_error"] for r, b in zip(rows, base)])
+        left = np.mean([excess(results[c], label) for c in clips])
+        col = [r["colorfulness"] / max(b["colorfulness"], 1e-6) for r, b in zip(rows, base)]
+        dpsnr = [r["psnr"] - b["psnr"] for r, b in zip(rows, base) if "psnr" in r]
+        ps = f"{np.mean(dpsnr):+.2f} ({min(dpsnr):+.2f})" if dpsnr else "-"
+        drift_ab = np.mean([r["drift_mean"] for r in rows])
+        ms = np.median([r["temporal_ms"] for r in rows])
+        print(f"| {label} | {we * 1e3:.3f} | {ratio:.2f} | {left:.2f} | {np.mean(col):.3f} ({min(col):.3f}) | {ps} | {drift_ab:.2f} | {ms:.1f} |")
+    floor = np.mean([results[c]["grey floor"]["warping_error"] for c in clips])
+    print(f"| grey source (floor) | {floor * 1e3:.3f} | | | | | | |")
 
 
 if __name__ == "__main__":

@@ -234,3 +234,26 @@ def test_real_per_frame_colourization_scores_far_worse_than_a_steady_one(shared_
     steady_error = evaluate_videos(write_rgb_clip(tmp_path / "steady.mp4", steady), source=source)
     assert processed_error["warping_error"] > 3 * steady_error["warping_error"]
     assert steady_error["colorfulness"] > 10  # the steady one is not just grey
+
+
+def test_cli_eval_for_real(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+
+    steady, lumas = colour_pan(8, flicker=0.0)
+    output = write_rgb_clip(tmp_path / "out.mp4", steady)
+    source = write_rgb_clip(tmp_path / "grey.mp4", [np.repeat(luma[..., None], 3, axis=2) for luma in lumas])
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", str(output), "--source", str(source), "--reference", str(output), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["frames"] == 8 and scores["ssim"] > 0.999 and scores["colorfulness"] > 10
+
+    short = write_rgb_clip(tmp_path / "short.mp4", steady[:5])
+    result = runner.invoke(app, ["eval", str(output), "--reference", str(short)])
+    assert result.exit_code == 1
+    assert "frame counts differ" in result.output and "8" in result.output and "5" in result.output
+    assert "Traceback" not in result.output

@@ -165,7 +165,7 @@ class TemporalStabilizer:
     def __call__(self, luma: np.ndarray, output: np.ndarray) -> np.ndarray:
         if luma.ndim != 2 or output.ndim != 3 or output.shape[1:] != luma.shape:
             raise ValueError(f"need luma (h,w) and output (C,h,w); got {luma.shape}, {output.shape}")
-        luma = luma.astype(np.float32, copy=False)
+        luma = np.array(luma, np.float32)  # a copy: it is kept, and callers may reuse their buffers
         output = output.astype(np.float32, copy=False)
         if self.options.strength <= 0:
             return output.copy()
