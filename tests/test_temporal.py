@@ -201,3 +201,28 @@ def test_stabilizer_rejects_mismatched_shapes() -> None:
     stab = TemporalStabilizer(TemporalOptions())
     with pytest.raises(ValueError):
         stab(np.zeros((H, W), np.float32), np.zeros((2, H, W + 1), np.float32))
+
+
+def davis_lumas(root, sequence: str, frames: slice) -> list[np.ndarray]:
+    """Model-size (256x448) BT.709 lumas of real DAVIS frames."""
+    import cv2
+
+    paths = sorted((root / "video_frames" / "davis" / sequence).glob("*.jpg"))[frames]
+    lumas = []
+    for path in paths:
+        rgb = cv2.imread(str(path))[..., ::-1].astype(np.float32) / 255
+        luma = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        lumas.append(cv2.resize(luma, (448, 256), interpolation=cv2.INTER_AREA))
+    return lumas
+
+
+@pytest.mark.parametrize(("first", "second"), [("blackswan", "cows"), ("motocross-jump", "drift-straight")])
+def test_real_cut_between_two_shots_is_detected_once(shared_data, first: str, second: str) -> None:
+    # The fastest-moving DAVIS shots are included: their own frames must not count as cuts.
+    lumas = davis_lumas(shared_data, first, slice(-4, None)) + davis_lumas(shared_data, second, slice(0, 4))
+    stab = TemporalStabilizer(TemporalOptions())
+    outputs = [np.full((2, 256, 448), float(i), np.float32) for i in range(len(lumas))]
+    results = [stab(luma, out) for luma, out in zip(lumas, outputs)]
+    assert stab.cuts == 1
+    np.testing.assert_array_equal(results[4], outputs[4])  # the new shot starts clean
+    assert np.abs(results[3] - outputs[3]).mean() > 0.5  # within the first shot the past is used
