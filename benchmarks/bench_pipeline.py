@@ -1,6 +1,6 @@
 """Speed and memory of `vidcolor run`, stage by stage, on one clip.
 
-    python benchmarks/bench_pipeline.py [CLIP] [--height 480] [--backend auto] [--weights PATH] [--repeat 3]
+    python benchmarks/bench_pipeline.py [CLIP] [--height 480] [--loop N] [--backend auto] [--weights PATH] [--repeat 3]
 
 Stages, each timed alone in a fresh process (so its peak RSS is its own):
   decode  PyAV decode + luma plane extraction (the reader thread), frames/s
@@ -11,9 +11,11 @@ Stages, each timed alone in a fresh process (so its peak RSS is its own):
   run     run_video end to end (temporal smoothing on), frames/s
 
 `--height` first rescales the clip (PyAV, libx264 crf 12) to that height so the resolution is
-what is measured. Without shipped weights or --weights, the model and run stages are skipped (plumbing still runs:
+what is measured; `--loop N` plays it N times in a row (peak memory must not grow with N). Without shipped weights or --weights, the model and run stages are skipped (plumbing still runs:
 natural style, the real temporal step and merge, a do-nothing network).
-Prints a Markdown table; medians over --repeat runs.
+Prints a Markdown table; medians over --repeat runs. CPU ms/frame is the process's CPU time over
+all its threads per frame: unlike frames/s it hardly depends on what else the machine runs, and
+on an idle machine with C cores the loop cannot beat about C x 1000 / (CPU ms/frame) frames/s.
 """
 from __future__ import annotations
 
@@ -39,6 +41,16 @@ STAGES = ("decode", "model", "merge", "encode", "plumbing", "run")
 # ---------------------------------------------------------------- stages (run in a child process)
 
 
+def now() -> tuple[float, float]:
+    """(wall clock, CPU time of every thread of this process), seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = now()
+    return wall - start[0], cpu - start[1]
+
+
 def decoded_frames(clip: Path):
     from vidcolor.video.reader import LumaReader, probe
 
@@ -47,14 +59,14 @@ def decoded_frames(clip: Path):
         return info, list(reader)
 
 
-def stage_decode(args) -> tuple[int, float]:
+def stage_decode(args) -> tuple[int, tuple[float, float]]:
     from vidcolor.video.reader import LumaReader, probe
 
-    start = time.perf_counter()
+    start = now()
     info = probe(args.clip)
     with LumaReader(info) as reader:
         frames = sum(1 for _ in reader)
-    return frames, time.perf_counter() - start
+    return frames, since(start)
 
 
 def load(args, info):
@@ -65,7 +77,7 @@ def load(args, info):
     return size, load_backend(args.backend, args.style, size[0], size[1], args.batch, "auto", args.weights)
 
 
-def stage_model(args) -> tuple[int, float]:
+def stage_model(args) -> tuple[int, tuple[float, float]]:
     from vidcolor.color import to_model_input
     from vidcolor.pipeline import batched
 
@@ -73,29 +85,31 @@ def stage_model(args) -> tuple[int, float]:
     size, backend = load(args, info)
     with backend:
         backend.infer(np.zeros((args.batch, 1, *size), np.float32))  # warm-up: engine build, allocations
-        start = time.perf_counter()
+        start = now()
         for batch in batched(frames, args.batch):
             backend.infer(np.stack([to_model_input(f.y, size, info.bit_depth, info.full_range) for f in batch])[:, None])
-    return len(frames), time.perf_counter() - start
+    return len(frames), since(start)
 
 
-def stage_merge(args) -> tuple[int, float]:
+def stage_merge(args) -> tuple[int, tuple[float, float]]:
     from vidcolor.color import model_size, to_model_input
     from vidcolor.options import EncodeOptions
-    from vidcolor.pipeline import merge_natural
+    from vidcolor.backends.base import default_threads
+    from vidcolor.pipeline import merge_natural, torch_threads
     from vidcolor.video.writer import plan_output
 
     info, frames = decoded_frames(args.clip)
     fmt = plan_output(info, EncodeOptions(), Path("x.mp4"))
     size = model_size(info.height, info.width, args.model_height)
     ab = np.random.default_rng(0).uniform(-40, 40, (2, *size)).astype(np.float32)
-    start = time.perf_counter()
-    for f in frames:
-        merge_natural(f.y, to_model_input(f.y, size, info.bit_depth, info.full_range), ab, fmt, info.bit_depth)
-    return len(frames), time.perf_counter() - start
+    with torch_threads(default_threads()):  # as run_video does
+        start = now()
+        for f in frames:
+            merge_natural(f.y, to_model_input(f.y, size, info.bit_depth, info.full_range), ab, fmt, info.bit_depth)
+        return len(frames), since(start)
 
 
-def stage_encode(args) -> tuple[int, float]:
+def stage_encode(args) -> tuple[int, tuple[float, float]]:
     from vidcolor.options import EncodeOptions
     from vidcolor.video.writer import VideoWriter, plan_output
 
@@ -105,11 +119,11 @@ def stage_encode(args) -> tuple[int, float]:
         out = Path(folder) / "out.mp4"
         fmt = plan_output(info, encode, out)
         cb = np.full(fmt.chroma_size, 120, np.uint8 if fmt.bit_depth == 8 else np.uint16)
-        start = time.perf_counter()
+        start = now()
         with VideoWriter(out, info, fmt, encode) as writer:
             for f in frames:
                 writer.write(f.y, cb, cb, f.pts)
-        return len(frames), time.perf_counter() - start
+        return len(frames), since(start)
 
 
 class ZeroModel:
@@ -121,7 +135,7 @@ class ZeroModel:
         return np.zeros((luma.shape[0], 2, *luma.shape[2:]), np.float32)
 
 
-def stage_run(args, backend=None) -> tuple[int, float]:
+def stage_run(args, backend=None) -> tuple[int, tuple[float, float]]:
     from vidcolor.options import EncodeOptions, RunOptions
     from vidcolor.pipeline import run_video
 
@@ -131,11 +145,12 @@ def stage_run(args, backend=None) -> tuple[int, float]:
             model_height=args.model_height, batch=args.batch, quiet=True, weights=args.weights,
             encode=EncodeOptions(preset=args.preset, crf=args.crf),
         )
+        cpu = time.process_time()
         summary = run_video(options, backend=backend)
-        return summary.frames, summary.seconds
+        return summary.frames, (summary.seconds, time.process_time() - cpu)  # CPU includes set-up
 
 
-def stage_plumbing(args) -> tuple[int, float]:
+def stage_plumbing(args) -> tuple[int, tuple[float, float]]:
     return stage_run(args, backend=ZeroModel())
 
 
@@ -167,23 +182,31 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def rescaled(clip: Path, height: int, folder: Path) -> Path:
-    """The clip re-encoded at ``height`` px (width keeps the aspect, even), near-lossless."""
+def rescaled(clip: Path, height: int | None, loops: int, folder: Path) -> Path:
+    """The clip re-encoded (near-lossless) at ``height`` px (width keeps the aspect, even),
+    played ``loops`` times in a row, to measure a resolution or show memory does not grow."""
     import av
 
-    out = folder / f"{clip.stem}.{height}p.mp4"
+    out = folder / f"{clip.stem}.{height or 'native'}p.x{loops}.mp4"
     with av.open(str(clip)) as src, av.open(str(out), "w") as dst:
         video = src.streams.video[0]
+        height = height or video.height
         width = round(video.width * height / video.height / 2) * 2
         stream = dst.add_stream("libx264", rate=video.average_rate or Fraction(25))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = stream.codec_context.time_base = video.time_base
         stream.options = {"crf": "12", "preset": "fast"}
-        for frame in src.decode(video):
-            scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
-            scaled.pts, scaled.time_base = frame.pts, frame.time_base
-            for packet in stream.encode(scaled):
-                dst.mux(packet)
+        offset = 0
+        for _ in range(loops):
+            src.seek(0)
+            last = 0
+            for frame in src.decode(video):
+                scaled = frame.reformat(width=width, height=height, format="yuv420p", interpolation="BICUBIC")
+                scaled.pts, scaled.time_base = offset + frame.pts, frame.time_base
+                last = frame.pts
+                for packet in stream.encode(scaled):
+                    dst.mux(packet)
+            offset += last + round(1 / (stream.codec_context.framerate * video.time_base))
         for packet in stream.encode():
             dst.mux(packet)
     return out
@@ -201,6 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clip", type=Path, nargs="?", default=DEFAULT_CLIP)
     parser.add_argument("--height", type=int, help="rescale the clip to this height first")
+    parser.add_argument("--loop", type=int, default=1, help="play the clip this many times in a row (a longer video)")
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset to run")
     parser.add_argument("--backend", default="auto")
@@ -219,14 +243,14 @@ def main() -> None:
             import torch
 
             torch.set_num_threads(args.threads)
-        frames, seconds = {"decode": stage_decode, "model": stage_model, "merge": stage_merge, "encode": stage_encode,
+        frames, (seconds, cpu) = {"decode": stage_decode, "model": stage_model, "merge": stage_merge, "encode": stage_encode,
                            "plumbing": stage_plumbing, "run": stage_run}[args.stage](args)
-        print(json.dumps({"frames": frames, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}))
+        print(json.dumps({"frames": frames, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak_rss_mib()}))
         return
 
     with tempfile.TemporaryDirectory() as folder:
-        if args.height:
-            args.clip = rescaled(args.clip, args.height, Path(folder))
+        if args.height or args.loop > 1:
+            args.clip = rescaled(args.clip, args.height, args.loop, Path(folder))
         from vidcolor.video.reader import probe
 
         info = probe(args.clip)
@@ -240,12 +264,13 @@ def main() -> None:
               f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
               f"encode: libx264 --preset {args.preset} --crf {args.crf}; model height {args.model_height}, batch {args.batch}; "
               f"torch threads: {args.threads or 'default'}\n")
-        print("| stage | fps (median) | runs (fps) | peak RSS (MiB) |")
-        print("|---|---|---|---|")
+        print("| stage | frames/s (median) | runs (frames/s) | CPU ms/frame (median) | peak RSS (MiB) |")
+        print("|---|---:|---|---:|---:|")
         for stage in wanted:
             runs = [measure(stage, args) for _ in range(args.repeat)]
             fps = [r["frames"] / r["seconds"] for r in runs]
-            print(f"| {stage} | {statistics.median(fps):.1f} | {', '.join(f'{v:.1f}' for v in fps)} | "
+            cpu_ms = statistics.median(1000 * r["cpu_seconds"] / r["frames"] for r in runs)
+            print(f"| {stage} | {statistics.median(fps):.1f} | {', '.join(f'{v:.1f}' for v in fps)} | {cpu_ms:.1f} | "
                   f"{max(r['peak_rss_mib'] for r in runs):.0f} |", flush=True)
 
 
