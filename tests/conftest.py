@@ -148,6 +148,8 @@ def packets_of(path: Path, kind: str = "audio") -> list[list[tuple[bytes, int | 
     """Per stream of ``kind``: the list of (payload, pts, dts) of its packets, in file order."""
     with av.open(str(path)) as c:
         streams = [s for s in c.streams if s.type == kind]
+        if not streams:  # demux([]) would read every stream
+            return []
         out: dict[int, list] = {s.index: [] for s in streams}
         for packet in c.demux(streams):
             if packet.dts is None:

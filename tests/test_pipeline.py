@@ -142,6 +142,23 @@ def test_truncated_input_is_decoded_as_far_as_possible_with_a_warning(tmp_path):
     assert len(read_frames(tmp_path / "out.mkv")[1]) == summary.frames
 
 
+def test_torch_threads_limited_during_the_run_and_restored(tmp_path):
+    import torch
+
+    from vidcolor.backends.base import default_threads
+
+    seen = []
+
+    class Recording(ConstantAB):
+        def infer(self, luma):
+            seen.append(torch.get_num_threads())
+            return super().infer(luma)
+
+    before = torch.get_num_threads()
+    run_video(options(make_clip(tmp_path / "a.mp4", frames=3), tmp_path / "o.mp4"), backend=Recording())
+    assert seen == [default_threads()] and torch.get_num_threads() == before
+
+
 def test_convert_depth_round_trips():
     y8 = np.arange(256, dtype=np.uint8)[None]
     y10 = convert_depth(y8, 8, 10)

@@ -13,6 +13,7 @@ from vidcolor.temporal import (
     is_scene_cut,
     luma_agreement,
     occlusion_mask,
+    restore_detail,
     scene_change,
     warp,
 )
@@ -94,6 +95,19 @@ def test_blend_weights() -> None:
     np.testing.assert_array_equal(blend(current, past, trust, 0.0), current)
     np.testing.assert_array_equal(blend(current, past, trust * 0, 0.9), current)
     np.testing.assert_allclose(blend(current, past, trust * 0.5, 0.8), 4.0)
+
+
+def test_restore_detail_matches_the_current_detail_energy() -> None:
+    smooth = np.stack([np.linspace(-20, 20, W, dtype=np.float32)[None].repeat(H, 0)] * 2)
+    texture_ab = np.random.default_rng(0).normal(0, 5, (2, H, W)).astype(np.float32)  # fine detail only
+    current = smooth + texture_ab
+    np.testing.assert_allclose(restore_detail(current, current, 2.0), current, atol=1e-4)  # nothing lost
+    washed = smooth + 0.5 * texture_ab  # averaging halved the detail
+    restored = restore_detail(washed, current, 2.0)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    assert np.abs(restored - current)[inner].mean() < 0.2 * np.abs(washed - current)[inner].mean()
+    flat = smooth.copy()  # no detail at all: nothing to scale, and the gain is capped
+    assert np.isfinite(restore_detail(flat, current, 2.0)).all()
 
 
 def moving_clip(frames: int, dx: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -207,9 +207,7 @@ def test_audio_is_interleaved_not_appended(tmp_path):
 
 def test_stream_the_container_cannot_hold_is_dropped_with_a_warning(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=3)
-    with av.open(str(src)) as c:  # add an Opus track next to the video (mp4 holds opus, avi does not)
-        pass
-    src2 = tmp_path / "with_opus.mkv"
+    src2 = tmp_path / "with_opus.mkv"  # the video plus an Opus track (mp4 holds opus, avi does not)
     with av.open(str(src)) as c, av.open(str(src2), "w") as out:
         v = out.add_stream_from_template(c.streams.video[0])
         a = out.add_stream("libopus", rate=48000)
@@ -227,6 +225,35 @@ def test_stream_the_container_cannot_hold_is_dropped_with_a_warning(tmp_path):
     assert any("opus" in w and "dropped" in w for w in writer.warnings)
     with av.open(str(out_path)) as c:
         assert len(c.streams.audio) == 0 and len(c.streams.video) == 1
+
+
+def with_subtitles(src: Path, dst: Path) -> Path:
+    """``src``'s video plus an English SubRip track of two cues, muxed by stream copy."""
+    with av.open(str(src)) as c, av.open(str(dst), "w") as out:
+        video = out.add_stream_from_template(c.streams.video[0])
+        subs = out.add_mux_stream("subrip", time_base=Fraction(1, 1000))
+        subs.metadata["language"] = "eng"
+        for packet in c.demux(c.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                out.mux(packet)
+        for i, text in enumerate([b"Hello", b"World"]):
+            cue = av.Packet(text)
+            cue.stream, cue.pts, cue.dts, cue.duration, cue.time_base = subs, 200 * i, 200 * i, 150, Fraction(1, 1000)
+            out.mux(cue)
+    return dst
+
+
+def test_subtitles_copied_where_the_container_holds_them(tmp_path):
+    src = with_subtitles(make_clip(tmp_path / "v.mkv", frames=10), tmp_path / "in.mkv")
+    writer = copy_video(src, tmp_path / "out.mkv")
+    assert writer.warnings == []
+    assert packets_of(tmp_path / "out.mkv", "subtitle") == packets_of(src, "subtitle") == [[(b"Hello", 0, 0), (b"World", 200, 200)]]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.subtitles[0].metadata["language"] == "eng"
+    writer = copy_video(src, tmp_path / "out.mp4")  # mp4 holds only mov_text subtitles
+    assert packets_of(tmp_path / "out.mp4", "subtitle") == []
+    assert any("subrip" in w and "dropped" in w for w in writer.warnings)
 
 
 # ------------------------------------------------------------------ safety

@@ -257,8 +257,9 @@ class VideoWriter:
         for stream in self._in.streams:
             if stream.type == "video" or stream.type == "attachment":
                 continue  # only the first video stream is colourized; further ones are dropped
-            name = stream.codec_context.name if stream.codec_context else None
-            if name is None or name not in supported:
+            codec = stream.codec_context.codec if stream.codec_context else None
+            name = codec.canonical_name if codec else None  # e.g. "subrip", whose decoder is "srt"
+            if name is None or (name not in supported and codec.name not in supported):
                 self.warnings.append(f"stream #{stream.index} ({stream.type}, {name}) cannot go in a {self.path.suffix} file: dropped")
                 continue
             try:
