@@ -90,9 +90,10 @@ def probe(path: Path) -> VideoInfo:
     except Exception as e:  # FFmpeg errors, and PyAV's own on malformed headers
         raise InputError(f"not a video FFmpeg can read: {path} ({_reason(e)})", "check that the file is a complete video") from None
     with container:
-        if not container.streams.video:
+        moving = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        if not moving:  # cover art of a music file is a one-picture "video" stream: not a film
             raise InputError(f"no video stream in {path}", "give a file that contains video, not only audio or data")
-        stream = container.streams.video[0]
+        stream = moving[0]
         first = _first_frame(container, stream)
         if first is None:
             raise InputError(f"no decodable video frame in {path}", "the file is empty or damaged")
@@ -254,7 +255,7 @@ class LumaReader:
         last_pts: int | None = None
         step = _pts_step(self.info)
         with av.open(str(self.info.path)) as container:
-            stream = container.streams.video[0]
+            stream = container.streams[self.info.stream_index]
             stream.thread_type = "AUTO"
             packets = container.demux(stream)
             while not self._stop.is_set():

@@ -270,8 +270,9 @@ class VideoWriter:
             out.metadata.update(_copyable(stream.metadata))
             out.disposition = stream.disposition
             copied[stream] = out
-        for stream in self._in.streams.video[1:]:
-            self.warnings.append(f"video stream #{stream.index} is not processed: dropped")
+        for stream in self._in.streams.video:
+            if stream.index != self.info.stream_index:
+                self.warnings.append(f"video stream #{stream.index} is not processed: dropped")
         return copied
 
     def _close(self) -> None:
