@@ -99,11 +99,10 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
     if options.batch < 1:
         raise VidcolorError(f"--batch must be at least 1, got {options.batch}")
     source, target = Path(options.input), Path(options.output)
-    if source.exists() and source.is_file():
-        if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
-            raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
+    info = probe(source)  # input problems first: they are the likelier mistake
+    if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
+        raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)
-    info = probe(source)
     return style, info, plan_output(info, options.encode, target)
 
 
