@@ -33,7 +33,7 @@ def _video_frame(index: int, width: int, height: int, pix_fmt: str) -> av.VideoF
     planes = [luma_pattern(index, width, height, bits)]
     for plane in frame.planes[1:]:  # neutral grey chroma with a little colour
         planes.append(np.full((plane.height, plane.width), (128 + index % 7) << (bits - 8), planes[0].dtype))
-    for plane, values in zip(frame.planes, planes):
+    for plane, values in zip(frame.planes, planes, strict=True):
         dtype = np.uint8 if bits <= 8 else np.dtype("<u2")
         rows = np.frombuffer(plane, dtype).reshape(plane.height, -1)
         rows[:, : plane.width] = values

@@ -171,7 +171,7 @@ def test_real_film_clip(tmp_path, shared_data):
     src = shared_data / "films" / "Winter_Scenes_in_Holland.mp4"
     out = tmp_path / "winter.natural.mp4"
     summary = run_video(options(src, out, model_height=64), backend=tiny_backend("natural", 64, 128))
-    (s_in, f_in), (s_out, f_out) = read_frames(src), read_frames(out)
+    f_in, f_out = read_frames(src)[1], read_frames(out)[1]
     assert summary.frames == len(f_in) == len(f_out) == 96
     assert [f.pts for f in f_out] == [f.pts for f in f_in]
     for a, b in zip(decoded_lumas(src), decoded_lumas(out), strict=True):

@@ -64,7 +64,7 @@ def test_rotation_metadata_is_applied_to_the_frames(tmp_path, rotation):
     # pixel shape turns with the picture: 4:3 pixels lying on their side are 3:4
     assert info.sample_aspect_ratio == (Fraction(3, 4) if turned else Fraction(4, 3))
     rotated, _ = read_all(path)
-    for a, b in zip(plain, rotated):
+    for a, b in zip(plain, rotated, strict=True):
         np.testing.assert_array_equal(b.y, np.rot90(a.y, rotation // 90))
 
 
@@ -84,7 +84,7 @@ def test_rgb_input_gives_a_luma_plane(tmp_path):
 def test_leaving_the_loop_early_stops_the_decoder(tmp_path):
     path = make_clip(tmp_path / "a.mp4", frames=30)
     with LumaReader(probe(path), queue_size=2) as reader:
-        for _ in zip(range(3), reader):
+        for _ in zip(range(3), reader, strict=False):
             pass
     assert not reader._thread.is_alive()
 

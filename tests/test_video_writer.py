@@ -106,7 +106,7 @@ def test_same_frames_pts_time_base_and_luma(tmp_path, ext):
     assert s_out.time_base == s_in.time_base
     assert s_out.average_rate == s_in.average_rate
     assert [f.pts for f in f_out] == [f.pts for f in f_in]
-    for a, b in zip(decoded_lumas(src), decoded_lumas(out)):
+    for a, b in zip(decoded_lumas(src), decoded_lumas(out), strict=True):
         np.testing.assert_array_equal(a, b)  # crf 0: lossless, so the Y plane must survive exactly
 
 
@@ -140,7 +140,7 @@ def test_ten_bit_luma_survives(tmp_path):
     out = tmp_path / "out.mkv"
     copy_video(src, out, EncodeOptions(codec="ffv1"))
     assert read_frames(out)[1][0].format.name == "yuv420p10le"
-    for a, b in zip(decoded_lumas(src), decoded_lumas(out)):
+    for a, b in zip(decoded_lumas(src), decoded_lumas(out), strict=True):
         assert b.dtype == np.uint16
         np.testing.assert_array_equal(a, b)
 

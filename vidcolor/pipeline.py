@@ -74,7 +74,7 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
         for frames in batched(reader, min(options.batch, getattr(backend, "batch", options.batch))):
             lumas = np.stack([to_model_input(f.y, size, info.bit_depth, info.full_range) for f in frames])
             outputs = backend.infer(lumas[:, None])
-            for frame, luma, output in zip(frames, lumas, outputs):
+            for frame, luma, output in zip(frames, lumas, outputs, strict=True):
                 if stabilizer is not None:
                     output = stabilizer(luma, output)
                 writer.write(*merge(frame.y, luma, output, fmt, info.bit_depth), frame.pts)

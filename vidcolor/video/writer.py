@@ -195,7 +195,7 @@ class VideoWriter:
                 return
             except queue.Full:
                 if not self._thread.is_alive():
-                    raise self._error or RuntimeError("encoder thread stopped")
+                    raise self._error or RuntimeError("encoder thread stopped") from None
 
     def _abort(self) -> None:
         """Stop the encoder thread, close the container, delete the temporary file."""
@@ -301,7 +301,7 @@ class VideoWriter:
         fmt = self.fmt
         frame = av.VideoFrame(fmt.width, fmt.height, fmt.pix_fmt)
         dtype = np.uint8 if fmt.bit_depth <= 8 else np.dtype("<u2")
-        for plane, values in zip(frame.planes, (y, cb, cr)):
+        for plane, values in zip(frame.planes, (y, cb, cr), strict=True):
             if values.shape != (plane.height, plane.width):
                 raise ValueError(f"plane of shape {values.shape} given, the encoder needs {(plane.height, plane.width)}")
             np.frombuffer(plane, dtype).reshape(plane.height, -1)[:, : plane.width] = values
