@@ -196,14 +196,20 @@ def weights_path(arg: Path | None, tmp: Path) -> tuple[Path | None, str]:
     return save_generator(tmp / "random.safetensors", gen), "RANDOMLY INITIALISED generator (script development only)"
 
 
-def settings(strengths: list[float], presets: list[str]) -> dict[str, TemporalOptions | None]:
+def setting_name(options: TemporalOptions) -> str:
+    detail = f" detail={options.detail_sigma_px:g}" if options.detail_sigma_px else ""
+    return f"s={options.strength:g} {options.flow_preset}{detail}"
+
+
+def settings(strengths: list[float], presets: list[str], details: list[float]) -> dict[str, TemporalOptions | None]:
+    """per-frame, then the default options varied one field at a time."""
     base = TemporalOptions()
+    variants = [replace(base, strength=s) for s in strengths]
+    variants += [replace(base, flow_preset=p) for p in presets]
+    variants += [replace(base, detail_sigma_px=d) for d in details]
     out: dict[str, TemporalOptions | None] = {"per-frame": None}
-    for s in strengths:
-        out[f"s={s} {base.flow_preset}"] = replace(base, strength=s)
-    for p in presets:
-        if p != base.flow_preset:
-            out[f"s={base.strength} {p}"] = replace(base, flow_preset=p)
+    for options in variants:
+        out.setdefault(setting_name(options), options)
     return out
 
 
@@ -215,6 +221,7 @@ def main() -> None:
     parser.add_argument("--no-films", action="store_true")
     parser.add_argument("--strengths", type=float, nargs="*", default=[0.6, 0.8, 0.9])
     parser.add_argument("--presets", nargs="*", default=["ultrafast", "fast"])
+    parser.add_argument("--details", type=float, nargs="*", default=[0.0, 2.0], help="detail_sigma_px values")
     parser.add_argument("--strip", type=Path, default=REPO / "docs" / "img" / "temporal_strip.png")
     parser.add_argument("--strip-clip", default="davis/cows")
     parser.add_argument("--json", type=Path, default=None)
@@ -231,7 +238,7 @@ def main() -> None:
     clips = [goat_clip(args.data)] + davis_clips(args.data, args.davis)
     if not args.no_films:
         clips += [film_clip(p) for p in sorted((args.data / "films").glob("*.mp4"))]
-    configs = settings(args.strengths, args.presets)
+    configs = settings(args.strengths, args.presets, args.details)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         weights, weights_line = weights_path(args.weights, Path(tmp))
@@ -246,12 +253,12 @@ def main() -> None:
             pairs = source_pairs(clip)
             grey = [np.zeros_like(out) for out in per_frame]  # the source itself: flicker floor of the flow
             results[clip.name] = {"grey floor": score(clip, model_lumas, grey, pairs)}
-            for label, options in configs.items():
+            for name, options in configs.items():
                 stabilized, ms, cuts = stabilize(per_frame, model_lumas, options)
                 row = score(clip, model_lumas, stabilized, pairs) | {"temporal_ms": ms, "cuts": cuts}
                 row["drift_first50"], row["drift_last50"], row["drift_mean"] = drift(per_frame, stabilized)
-                results[clip.name][label] = row
-                if clip.name == args.strip_clip and label == f"s={TemporalOptions().strength} {TemporalOptions().flow_preset}":
+                results[clip.name][name] = row
+                if clip.name == args.strip_clip and name == setting_name(TemporalOptions()):
                     write_strip(clip, model_lumas, per_frame, stabilized, 20, 5, args.strip)
             print(clip.name, len(clip.y), "frames", {k: round(v["warping_error"] * 1e3, 3) for k, v in results[clip.name].items()}, flush=True)
         results["_long_shot"] = long_shot(args.data, weights, Path(tmp))
@@ -272,11 +279,12 @@ def long_shot(data: Path, weights: Path | None, tmp: Path) -> dict[str, dict]:
     model_lumas = [to_model_input(y, (h, w), 8, True) for y in frames]
     with load_backend("onnxruntime", "natural", h, w, 4, "cpu", weights=weights, engine_dir=tmp) as backend:
         per_frame = per_frame_outputs(backend, model_lumas, 4)
-    out = {"frames": len(frames)}
-    for strength in (0.8, 0.9):
-        stabilized, _, cuts = stabilize(per_frame, model_lumas, replace(TemporalOptions(), strength=strength))
+    out = {"frames": len(frames), "per_frame_mean_abs_ab": float(np.mean([np.abs(p).mean() for p in per_frame]))}
+    base = TemporalOptions()
+    for options in (base, replace(base, strength=0.9), replace(base, detail_sigma_px=0.0 if base.detail_sigma_px else 2.0)):
+        stabilized, _, cuts = stabilize(per_frame, model_lumas, options)
         first, last, mean = drift(per_frame, stabilized)
-        out[f"s={strength}"] = {"drift_first50": first, "drift_last50": last, "drift_mean": mean, "cuts": cuts}
+        out[setting_name(options)] = {"drift_first50": first, "drift_last50": last, "drift_mean": mean, "cuts": cuts}
     return out
 
 
@@ -316,7 +324,7 @@ def print_table(results: dict, configs: dict) -> None:
             print(f"\n{title}: {len(group)} clip(s)")
             print_group(results, configs, group)
     print("\nper clip, default setting:")
-    default = f"s={TemporalOptions().strength} {TemporalOptions().flow_preset}"
+    default = setting_name(TemporalOptions())
     print("| clip | WE floor | WE per-frame | WE temporal | excess ratio | colourfulness pf -> t | PSNR pf -> t | cuts |")
     print("|---|---|---|---|---|---|---|---|")
     for c in clips:

@@ -11,6 +11,7 @@ class TemporalOptions:
     flow_preset: str = "ultrafast"  # OpenCV DIS preset: ultrafast | fast | medium | fine
     consistency_px: float = 1.0  # forward-backward flow round-trip error (px) above which a pixel is occluded
     luma_tolerance: float = 0.06  # warped previous luma this far (in [0,1] units) from the current is not trusted
+    detail_sigma_px: float = 0.0  # restore the per-frame output's contrast of detail finer than this (model px); 0 = off
     scene_cut_threshold: float = 0.8  # 1 - correlation of 32x18 thumbnails that counts as a cut (cheap pre-test)
 
     def __post_init__(self) -> None:

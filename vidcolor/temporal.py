@@ -143,6 +143,32 @@ def blend(current: np.ndarray, warped_prev: np.ndarray, trust: np.ndarray, stren
     return (current + weight * (warped_prev - current)).astype(np.float32)
 
 
+def split_detail(image: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """(C, h, w) -> (smooth, detail), both (C, h, w) float32, smooth + detail == image.
+
+    smooth is a Gaussian blur with ``sigma_px`` (GaussianBlur takes any channel count)."""
+    hwc = np.ascontiguousarray(image.transpose(1, 2, 0), dtype=np.float32)
+    smooth = cv2.GaussianBlur(hwc, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
+    smooth = smooth.reshape(hwc.shape).transpose(2, 0, 1)
+    return smooth, image - smooth
+
+
+def restore_detail(stabilized: np.ndarray, current: np.ndarray, sigma_px: float, max_gain: float = 2.0) -> np.ndarray:
+    """Give ``stabilized`` the per-frame output's amount of fine detail, per channel.
+
+    Averaging frames also averages away the frame-to-frame variation of fine texture, which
+    washes the colours out. The stabilized detail (finer than ``sigma_px``) is kept, so it stays
+    steady, but scaled so its energy matches ``current``'s (gain capped at ``max_gain``).
+    Both (C, h, w) float32, same units. Returns a new (C, h, w) float32 array.
+    """
+    smooth, detail = split_detail(stabilized, sigma_px)
+    _, current_detail = split_detail(current, sigma_px)
+    energy = np.mean(detail**2, axis=(1, 2), keepdims=True)
+    target = np.mean(current_detail**2, axis=(1, 2), keepdims=True)
+    gain = np.minimum(np.sqrt(target / np.maximum(energy, 1e-12)), max_gain)
+    return (smooth + gain * detail).astype(np.float32)
+
+
 class TemporalStabilizer:
     """Stabilizes a stream of model outputs; call once per frame, in order.
 
@@ -190,4 +216,7 @@ class TemporalStabilizer:
         if float(trust.mean()) < MIN_TRUSTED_FRACTION:  # a cut the thumbnail test missed
             self.cuts += 1
             return output.copy()
-        return blend(output, warped[:-1], trust, self.options.strength)
+        stabilized = blend(output, warped[:-1], trust, self.options.strength)
+        if self.options.detail_sigma_px > 0:
+            stabilized = restore_detail(stabilized, output, self.options.detail_sigma_px)
+        return stabilized
