@@ -32,9 +32,22 @@ import numpy as np
 import torch
 
 from vidcolor.backends import load_backend
-from vidcolor.color import luma_ab_to_rgb, model_size, rgb_to_ycbcr, to_model_input, ycbcr_to_rgb
+from vidcolor.color import (
+    luma_ab_to_rgb,
+    model_size,
+    rgb_to_ycbcr,
+    to_model_input,
+    ycbcr_to_rgb,
+)
 from vidcolor.flow import load_flow
-from vidcolor.metrics import METRIC_FLOW_PRESET, colorfulness, pair_warping_error, psnr, srgb_to_lab, trusted_pixels
+from vidcolor.metrics import (
+    METRIC_FLOW_PRESET,
+    colorfulness,
+    pair_warping_error,
+    psnr,
+    srgb_to_lab,
+    trusted_pixels,
+)
 from vidcolor.options import TemporalOptions
 from vidcolor.temporal import TemporalStabilizer
 from vidcolor.video.reader import LumaReader, probe
@@ -182,7 +195,12 @@ def write_strip(clip: Clip, model_lumas, per_frame, stabilized, start: int, coun
 
 def weights_path(arg: Path | None, tmp: Path) -> tuple[Path | None, str]:
     """The checkpoint to use and a line saying what it is."""
-    from vidcolor.models.checkpoint import read_checkpoint, save_generator, shipped_styles, shipped_weights
+    from vidcolor.models.checkpoint import (
+        read_checkpoint,
+        save_generator,
+        shipped_styles,
+        shipped_weights,
+    )
     from vidcolor.models.generator import GeneratorConfig, build_generator
 
     if arg is None and "natural" in shipped_styles():

@@ -14,8 +14,8 @@ Frames are (h, w, 3) float32 sRGB in [0, 1] unless stated otherwise; lumas (h, w
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import av
 import cv2
