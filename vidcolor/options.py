@@ -7,6 +7,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TemporalOptions:
+    """The temporal step; defaults picked with benchmarks/bench_temporal.py (docs/BENCHMARKS.md)."""
+
     strength: float = 0.8  # past's share of a trusted pixel, in [0, 1] (1 acts as 0.95); 0 = per-frame output
     flow_preset: str = "ultrafast"  # OpenCV DIS preset: ultrafast | fast | medium | fine
     consistency_px: float = 1.0  # forward-backward flow round-trip error (px) above which a pixel is occluded
