@@ -45,6 +45,7 @@ from vidcolor.metrics import (
     colorfulness,
     pair_warping_error,
     psnr,
+    rgb_luma,
     srgb_to_lab,
     trusted_pixels,
 )
@@ -78,7 +79,7 @@ def davis_clips(root: Path, names: list[str] | None) -> list[Clip]:
 
 def to_luma_code(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 sRGB -> (H, W) uint8 full-range BT.709 luma: the grey version of a colour frame."""
-    return np.clip(rgb.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32) + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(rgb_luma(rgb) + 0.5, 0, 255).astype(np.uint8)
 
 
 def film_clip(path: Path) -> Clip:

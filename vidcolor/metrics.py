@@ -201,7 +201,7 @@ def warping_error(
 
 
 def rgb_luma(rgb: np.ndarray) -> np.ndarray:
-    """(h, w, 3) RGB [0, 1] -> (h, w) float32 BT.709 luma Y'."""
+    """(h, w, 3) RGB -> (h, w) float32 BT.709 luma Y', same scale (numpy twin of color.rgb_to_luma)."""
     return (np.asarray(rgb, np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)).astype(np.float32)
 
 
