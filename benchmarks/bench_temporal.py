@@ -245,8 +245,14 @@ def main() -> None:
     parser.add_argument("--strip-clip", default="davis/cows")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--e2e-repeats", type=int, default=3, help="end-to-end 480p runs per setting (0: skip)")
+    parser.add_argument("--style-check", default=None, help="only score this stylizing style at model size")
     parser.add_argument("--from-json", type=Path, default=None, help="only print the tables of an earlier --json")
     args = parser.parse_args()
+    if args.style_check:
+        torch.set_num_threads(1)
+        with tempfile.TemporaryDirectory() as tmp:
+            style_check(args.data, args.style_check, args.davis or ["dog", "kite-surf", "motocross-jump"], Path(tmp))
+        return
     if args.from_json:
         results = json.loads(args.from_json.read_text())
         labels = next(v for k, v in results.items() if not k.startswith("_"))
@@ -333,6 +339,30 @@ def end_to_end(data: Path, weights: Path | None, tmp: Path, repeats: int) -> dic
             "per_frame_cpu_s": med["per-frame"][1], "temporal_cpu_s": med["temporal"][1],
             "added_cpu_percent": 100 * (med["temporal"][1] / med["per-frame"][1] - 1),
             "runs": repeats, "frames": 90}
+
+
+def style_check(data: Path, style: str, names: list[str], tmp: Path) -> None:
+    """A stylizing style (RGB output), scored at model resolution only: WE on the model's RGB with
+    flow from its input luma, and colourfulness, per-frame vs a few temporal settings."""
+    from vidcolor.metrics import WarpingError
+
+    variants = {"per-frame": None, "default": TemporalOptions(), "detail=2": TemporalOptions(detail_sigma_px=2.0),
+                "s=0.6": TemporalOptions(strength=0.6)}
+    print(f"\n{style} at model resolution: WE x1e3 / colourfulness")
+    for clip in davis_clips(data, names):
+        h, w = model_size(*clip.y[0].shape, MODEL_HEIGHT)
+        lumas = [to_model_input(y, (h, w), 8, clip.full_range) for y in clip.y]
+        with load_backend("onnxruntime", style, h, w, 1, "cpu", engine_dir=tmp) as backend:
+            per_frame = per_frame_outputs(backend, lumas, 1)
+        row = []
+        for name, options in variants.items():
+            outputs, _, _ = stabilize(per_frame, lumas, options)
+            metric = WarpingError()
+            for out, luma in zip(outputs, lumas, strict=True):
+                metric.update(out.transpose(1, 2, 0), luma)
+            col = np.mean([colorfulness(out.transpose(1, 2, 0)) for out in outputs])
+            row.append(f"{name} {metric.value() * 1e3:.2f} / {col:.1f}")
+        print(clip.name, " | ".join(row), flush=True)
 
 
 def print_table(results: dict, configs: dict) -> None:
