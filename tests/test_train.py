@@ -141,3 +141,22 @@ def test_path_overrides_are_relative_to_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "photos")
     r = load_recipe(path, {"output": Path("mine.safetensors")})
     assert r.output == tmp_path / "photos" / "mine.safetensors"
+
+
+def test_black_and_white_photos_are_not_colour_targets():
+    from vidcolor.train.data import drop_greyscale, is_greyscale
+
+    rng = np.random.default_rng(1)
+    grey = np.repeat((rng.random((32, 40, 1)) * 255).astype(np.uint8), 3, axis=2)
+    colour = (rng.random((32, 40, 3)) * 255).astype(np.uint8)
+    assert is_greyscale(grey) and not is_greyscale(colour)
+    ins, outs, dropped = drop_greyscale([grey, colour, grey], ["g1", "c", "g2"])
+    assert dropped == 2 and outs == ["c"] and ins[0] is colour
+
+
+def test_only_black_and_white_photos_is_a_clear_error(tmp_path):
+    path = _recipe(tmp_path)
+    for f in (tmp_path / "photos").glob("*.png"):
+        cv2.imwrite(str(f), cv2.cvtColor(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+    with pytest.raises(RecipeError, match="black and white"):
+        train_from_recipe(path, {}, resume=False, quiet=True)

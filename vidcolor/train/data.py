@@ -57,6 +57,22 @@ def read_rgb(path: Path, short_side: int) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def is_greyscale(rgb: np.ndarray, tolerance: float = 1.0) -> bool:
+    """True for a (H, W, 3) uint8 photo with no colour: mean |R-G| + |G-B| under ``tolerance`` (0-255).
+
+    The sample sets hold a few black-and-white photos (29 of 1,622); as colour targets they teach
+    the model to leave things grey, and as validation photos the grey input matches them exactly.
+    """
+    x = rgb.astype(np.int16)
+    return float(np.abs(x[..., 0] - x[..., 1]).mean() + np.abs(x[..., 1] - x[..., 2]).mean()) < tolerance
+
+
+def drop_greyscale(inputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """(inputs, targets, number dropped): the pairs whose input photo is in colour."""
+    keep = [i for i, rgb in enumerate(inputs) if not is_greyscale(rgb)]
+    return [inputs[i] for i in keep], [targets[i] for i in keep], len(inputs) - len(keep)
+
+
 def fingerprint(files: list[Path]) -> str:
     """A short hash of the file names and sizes used for training (recorded in the checkpoint)."""
     h = hashlib.sha256()

@@ -26,7 +26,7 @@ from vidcolor.models.discriminator import PatchDiscriminator
 from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator
 from vidcolor.styles import STYLES
 from vidcolor.train import losses
-from vidcolor.train.data import PairSet, centre_crops, fingerprint, list_images, random_smooth_flow, read_rgb, split
+from vidcolor.train.data import PairSet, centre_crops, drop_greyscale, fingerprint, list_images, random_smooth_flow, read_rgb, split
 from vidcolor.train.recipe import Recipe, load_recipe
 
 STATE_FILE = "state.safetensors"
@@ -103,8 +103,10 @@ def prepare_data(recipe: Recipe) -> tuple[PairSet, PairSet, str]:
         load = lambda fs: teacher_targets(fs, recipe.data.style_image, size, recipe.run_dir / "teacher")  # noqa: E731
     else:
         load = lambda fs: (lambda imgs: (imgs, imgs))([read_rgb(f, size) for f in fs])  # noqa: E731
-    train_in, train_out = load(train_files)
-    val_in, val_out = load(val_files) if val_files else ([], [])
+    train_in, train_out, _ = drop_greyscale(*load(train_files))
+    val_in, val_out, _ = drop_greyscale(*load(val_files)) if val_files else ([], [], 0)
+    if not train_in:
+        raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")
     return PairSet(train_in, train_out), PairSet(val_in, val_out), fingerprint(files)
 
 
