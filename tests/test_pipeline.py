@@ -298,3 +298,46 @@ def test_failure_keeps_the_previous_output(tmp_path):
     with pytest.raises(RuntimeError):
         run_video(options(src, out, overwrite=True), backend=ConstantAB(fail_at_call=2))
     assert out.read_bytes() == b"yesterday's result" and listing(tmp_path) == ["a.mp4", "o.mp4"]
+
+
+def test_worker_keeps_order_and_finishes_everything():
+    from vidcolor.pipeline import Worker
+
+    seen = []
+    with Worker(lambda i: seen.append(i), depth=2) as worker:
+        for i in range(50):
+            worker.submit(i)
+    assert seen == list(range(50))
+
+
+def test_worker_error_reaches_the_submitter():
+    from vidcolor.pipeline import Worker
+
+    def fail(i):
+        if i == 3:
+            raise ValueError("merge broke")
+
+    with pytest.raises(ValueError, match="merge broke"):
+        with Worker(fail, depth=2) as worker:
+            for i in range(1000):
+                worker.submit(i)
+
+
+def test_worker_drops_waiting_items_when_the_loop_fails():
+    import threading
+
+    from vidcolor.pipeline import Worker
+
+    gate, seen = threading.Event(), []
+
+    def slow(i):
+        gate.wait(5)
+        seen.append(i)
+
+    with pytest.raises(KeyboardInterrupt):
+        with Worker(slow, depth=8) as worker:
+            for i in range(5):
+                worker.submit(i)
+            threading.Timer(0.2, gate.set).start()  # released only after the loop has failed
+            raise KeyboardInterrupt
+    assert len(seen) <= 1  # at most the item already being worked on

@@ -315,3 +315,14 @@ def test_encoder_error_surfaces_and_cleans_up(tmp_path):
             for pts in range(50):  # wrong chroma size: the encoder thread fails, write() re-raises
                 writer.write(np.zeros((48, 64), np.uint8), np.zeros((5, 5), np.uint8), np.zeros((5, 5), np.uint8), pts)
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_encoder_thread_count_does_not_change_the_frames(tmp_path, threads):
+    from vidcolor.video.writer import encoder_threads
+
+    assert encoder_threads() >= 1
+    src = make_clip(tmp_path / "in.mp4", frames=12)
+    out = tmp_path / "out.mp4"
+    copy_video(src, out, EncodeOptions(codec="libx264", crf=0, preset="ultrafast", threads=threads))
+    assert [f.tobytes() for f in decoded_lumas(out)] == [f.tobytes() for f in decoded_lumas(src)]

@@ -28,14 +28,22 @@ def _check_channels(x: torch.Tensor, c: int, name: str) -> None:
         raise ValueError(f"{name} must have shape (*, {c}, H, W), got {tuple(x.shape)}")
 
 
+# The piecewise curves below are written branch-free, as the sum of their two pieces each clamped
+# to its side of the knot, minus the value at the knot (the pieces meet there): same values as
+# torch.where, which was the slowest op of the video merge on CPU (about 1.2 ms per 256x352x3).
+_SRGB_KNOT, _LINEAR_KNOT = 0.04045, 0.0031308
+
+
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     """sRGB transfer function inverse, elementwise: [0, 1] -> [0, 1]."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+    knot = ((_SRGB_KNOT + 0.055) / 1.055) ** 2.4
+    return x.clamp(max=_SRGB_KNOT) / 12.92 + ((x.clamp(min=_SRGB_KNOT) + 0.055) / 1.055) ** 2.4 - knot
 
 
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     """sRGB transfer function, elementwise: [0, 1] -> [0, 1]."""
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
+    knot = 1.055 * _LINEAR_KNOT ** (1 / 2.4) - 0.055
+    return 12.92 * x.clamp(max=_LINEAR_KNOT) + 1.055 * x.clamp(min=_LINEAR_KNOT) ** (1 / 2.4) - 0.055 - knot
 
 
 def rgb_to_luma(rgb: torch.Tensor) -> torch.Tensor:
@@ -46,20 +54,25 @@ def rgb_to_luma(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def _lab_f(t: torch.Tensor) -> torch.Tensor:
-    delta = 6 / 29
-    return torch.where(t > delta**3, t.clamp(min=delta**3) ** (1 / 3), t / (3 * delta**2) + 4 / 29)
+    delta = 6 / 29  # the two pieces meet at t = delta**3 with value delta
+    return t.clamp(max=delta**3) / (3 * delta**2) + 4 / 29 + t.clamp(min=delta**3) ** (1 / 3) - delta
 
 
 def _lab_f_inv(t: torch.Tensor) -> torch.Tensor:
-    delta = 6 / 29
-    return torch.where(t > delta, t**3, 3 * delta**2 * (t - 4 / 29))
+    delta = 6 / 29  # the two pieces meet at t = delta with value delta**3
+    return 3 * delta**2 * (t.clamp(max=delta) - 4 / 29) + t.clamp(min=delta) ** 3 - delta**3
+
+
+def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-pixel 3x3 colour matrix: (3, 3) and (*, 3, H, W) -> (*, 3, H, W)."""
+    return (matrix @ x.flatten(-2)).unflatten(-1, x.shape[-2:])
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB (*, 3, H, W) [0,1] -> Lab (*, 3, H, W), L in [0,100], a/b in about [-110, 110]."""
     _check_channels(rgb, 3, "rgb")
     lin = srgb_to_linear(rgb)
-    xyz = torch.einsum("ij,...jhw->...ihw", _RGB_TO_XYZ.to(rgb), lin)
+    xyz = _mix(_RGB_TO_XYZ.to(rgb), lin)
     fx, fy, fz = (_lab_f(xyz[..., i, :, :] / _D65[i]) for i in range(3))
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
 
@@ -70,7 +83,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     L, a, b = lab.unbind(-3)
     fy = (L + 16) / 116
     xyz = torch.stack([_lab_f_inv(fy + a / 500) * _D65[0], _lab_f_inv(fy) * _D65[1], _lab_f_inv(fy - b / 200) * _D65[2]], dim=-3)
-    lin = torch.einsum("ij,...jhw->...ihw", _XYZ_TO_RGB.to(lab), xyz)
+    lin = _mix(_XYZ_TO_RGB.to(lab), xyz)
     return linear_to_srgb(lin.clamp(0, 1)).clamp(0, 1)
 
 
@@ -168,11 +181,10 @@ def fit_chroma_to_gamut(luma: torch.Tensor, cbcr: torch.Tensor, matrix: str = "b
 
     Near black and white little chroma fits; without this, dark borders of old film turn red-brown.
     """
-    rgb = ycbcr_to_rgb(torch.cat([luma, cbcr]), matrix)
-    d = rgb - luma  # how far each channel moves away from grey, per unit of chroma
-    room = torch.where(d > 0, (1 - luma) / d.clamp(min=1e-6), luma / (-d).clamp(min=1e-6))
-    scale = room.amin(dim=0, keepdim=True).clamp(0, 1)
-    return cbcr * scale
+    d = ycbcr_to_rgb(torch.cat([torch.zeros_like(luma), cbcr]), matrix)  # how far R, G, B move from grey
+    room_up = (1 - luma) / d.amax(dim=0, keepdim=True).clamp(min=1e-6)  # until the highest channel is white
+    room_down = luma / (-d).amax(dim=0, keepdim=True).clamp(min=1e-6)  # until the lowest channel is black
+    return cbcr * torch.minimum(room_up, room_down).clamp(max=1)
 
 
 def chroma_planes(

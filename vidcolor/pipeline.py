@@ -1,13 +1,16 @@
 """`run_video`: decode -> model at a small fixed size -> temporal step -> merge -> encode.
 
-Decoding and encoding run in their own threads with bounded queues, so the three stages overlap
-and memory stays flat however long the film is. Everything the user can get wrong is checked
+Four threads with bounded queues between them, so the stages overlap and memory stays flat
+however long the film is: decode (reader thread), model (the caller's thread, which does
+nothing else), temporal step + merge (a finishing thread) and encode (writer thread). Everything the user can get wrong is checked
 by `validate` before any file is created or any model is loaded.
 """
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -71,14 +74,19 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
         reader = stack.enter_context(LumaReader(info))
         writer = stack.enter_context(VideoWriter(options.output, info, fmt, options.encode))
         advance = stack.enter_context(progress_bar(info.frame_count, options.quiet))
+
+        def finish(frame, luma: np.ndarray, output: np.ndarray) -> None:
+            if stabilizer is not None:
+                output = stabilizer(luma, output)
+            writer.write(*merge(frame.y, luma, output, fmt, info.bit_depth), frame.pts)
+            advance()
+
+        finisher = stack.enter_context(Worker(finish, name="vidcolor-merge"))
         for frames in batched(reader, min(options.batch, getattr(backend, "batch", options.batch))):
             lumas = np.stack([to_model_input(f.y, size, info.bit_depth, info.full_range) for f in frames])
             outputs = backend.infer(lumas[:, None])
             for frame, luma, output in zip(frames, lumas, outputs, strict=True):
-                if stabilizer is not None:
-                    output = stabilizer(luma, output)
-                writer.write(*merge(frame.y, luma, output, fmt, info.bit_depth), frame.pts)
-                advance()
+                finisher.submit(frame, luma, output)
         stack.close()  # finishes the file (flush, rename) before the clock stops
         seconds = time.perf_counter() - start
     warnings = list(writer.warnings)
@@ -143,6 +151,53 @@ def convert_depth(y: np.ndarray, source: int, target: int) -> np.ndarray:
         return (y.astype(np.uint32) << (target - source)).astype(dtype)
     shift = source - target
     return np.minimum((y.astype(np.uint32) + (1 << (shift - 1))) >> shift, (1 << target) - 1).astype(dtype)
+
+
+class Worker:
+    """Calls ``fn(*item)`` for each submitted item, in order, on one thread of its own.
+
+    At most ``depth`` items wait (memory stays flat). An error in ``fn`` is raised in the
+    submitting thread by the next ``submit`` or on leaving the ``with`` block; leaving it because
+    of an error (or Ctrl-C) drops the waiting items instead of finishing them.
+    """
+
+    _END = object()
+
+    def __init__(self, fn: Callable[..., None], depth: int = 8, name: str = "vidcolor-worker") -> None:
+        self._fn = fn
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._abort = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __enter__(self) -> Worker:
+        self._thread.start()
+        return self
+
+    def submit(self, *item: object) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        self._abort = exc_type is not None
+        self._queue.put(self._END)  # never blocks for long: the thread keeps taking items until the end
+        self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not self._END:
+            if self._error is None and not self._abort:
+                try:
+                    self._fn(*item)
+                except BaseException as e:  # handed to the submitting thread
+                    self._error = e
 
 
 def batched(items: Iterable, size: int) -> Iterator[list]:

@@ -246,6 +246,7 @@ class VideoWriter:
         cc.color_range = 2 if fmt.full_range else 1
         stream.options = _encoder_options(stream, encode)
         stream.thread_type = "AUTO"
+        stream.thread_count = encode.threads or encoder_threads()
         in_stream = self._in.streams[info.stream_index]
         stream.metadata.update(_copyable(in_stream.metadata))
         return stream
@@ -346,6 +347,16 @@ class _Aborted(Exception):
 
 def _copyable(metadata: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k.lower() not in _STALE_TAGS}
+
+
+def encoder_threads() -> int:
+    """Every CPU this process may use but one, at least 1.
+
+    The model's thread needs a core of its own: on the 2-core machine, libx264 left to pick its own
+    count (3 threads) took enough of it to cost 7% of end-to-end speed at 480p (docs/BENCHMARKS.md).
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, usable - 1)
 
 
 def _encoder_options(stream: av.video.stream.VideoStream, encode: EncodeOptions) -> dict[str, str]:
