@@ -43,6 +43,7 @@ from vidcolor.flow import load_flow
 from vidcolor.metrics import (
     METRIC_FLOW_PRESET,
     colorfulness,
+    color_part,
     pair_warping_error,
     psnr,
     rgb_luma,
@@ -146,7 +147,12 @@ def score(clip: Clip, model_lumas, outputs, pairs) -> dict[str, float]:
     """Warping error, colourfulness and (with truth) PSNR of the rendered frames."""
     rendered = [render_natural(y, clip.full_range, m, ab) for y, m, ab in zip(clip.y, model_lumas, outputs)]
     errors = [pair_warping_error(rendered[t - 1], rendered[t], bwd, ok) for t, (bwd, ok) in pairs.items()]
-    result = {"warping_error": float(np.mean(errors)), "colorfulness": float(np.mean([colorfulness(r) for r in rendered]))}
+    colours = [color_part(r) for r in rendered]
+    colour_errors = [pair_warping_error(colours[t - 1], colours[t], bwd, ok) for t, (bwd, ok) in pairs.items()]
+    result = {
+        "warping_error": float(np.mean(errors)), "color_warping_error": float(np.mean(colour_errors)),
+        "colorfulness": float(np.mean([colorfulness(r) for r in rendered])),
+    }
     if clip.truth is not None:
         result["psnr"] = float(np.mean([psnr(r, t.astype(np.float32) / 255) for r, t in zip(rendered, clip.truth)]))
     return result
@@ -374,13 +380,15 @@ def print_table(results: dict, configs: dict) -> None:
             print_group(results, configs, group)
     print("\nper clip, default setting:")
     default = setting_name(TemporalOptions())
-    print("| clip | WE floor | WE per-frame | WE temporal | excess ratio | colourfulness pf -> t | PSNR pf -> t | cuts |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| clip | WE floor | WE per-frame | WE temporal | excess ratio | colour WE pf -> t (ratio) | colourfulness pf -> t | PSNR pf -> t | cuts |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in clips:
         f, p, t = (results[c][k] for k in ("grey floor", "per-frame", default))
         ps = f"{p['psnr']:.2f} -> {t['psnr']:.2f}" if "psnr" in p else "-"
         print(f"| {c} | {f['warping_error'] * 1e3:.3f} | {p['warping_error'] * 1e3:.3f} | {t['warping_error'] * 1e3:.3f} | "
-              f"{excess(results[c], default):.2f} | {p['colorfulness']:.1f} -> {t['colorfulness']:.1f} | {ps} | {t['cuts']} |")
+              f"{excess(results[c], default):.2f} | {p['color_warping_error'] * 1e3:.3f} -> {t['color_warping_error'] * 1e3:.3f} "
+              f"({t['color_warping_error'] / max(p['color_warping_error'], 1e-12):.2f}) | "
+              f"{p['colorfulness']:.1f} -> {t['colorfulness']:.1f} | {ps} | {t['cuts']} |")
     print("\nlong shot:", json.dumps(results["_long_shot"]))
     if "_end_to_end_480p" in results:
         print("end to end 480p:", json.dumps(results["_end_to_end_480p"]))
@@ -393,8 +401,8 @@ def excess(clip_results: dict, label: str) -> float:
 
 
 def print_group(results: dict, configs: dict, clips: list[str]) -> None:
-    print("| setting | WE x1e3 | WE / per-frame | excess over grey floor / per-frame's | colourfulness / per-frame (min) | PSNR - per-frame, dB (worst) | drift (ab) | temporal ms/frame |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| setting | WE x1e3 | WE / per-frame | excess over grey floor / per-frame's | colour WE / per-frame (max) | colourfulness / per-frame (min) | PSNR - per-frame, dB (worst) | drift (ab) | temporal ms/frame |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label in configs:
         rows = [results[c][label] for c in clips]
         base = [results[c]["per-frame"] for c in clips]
@@ -402,13 +410,14 @@ def print_group(results: dict, configs: dict, clips: list[str]) -> None:
         ratio = np.mean([r["warping_error"] / b["warping_error"] for r, b in zip(rows, base)])
         left = np.mean([excess(results[c], label) for c in clips])
         col = [r["colorfulness"] / max(b["colorfulness"], 1e-6) for r, b in zip(rows, base)]
+        cwe = [r["color_warping_error"] / max(b["color_warping_error"], 1e-12) for r, b in zip(rows, base)]
         dpsnr = [r["psnr"] - b["psnr"] for r, b in zip(rows, base) if "psnr" in r]
         ps = f"{np.mean(dpsnr):+.2f} ({min(dpsnr):+.2f})" if dpsnr else "-"
         drift_ab = np.mean([r["drift_mean"] for r in rows])
         ms = np.median([r["temporal_ms"] for r in rows])
-        print(f"| {label} | {we * 1e3:.3f} | {ratio:.2f} | {left:.2f} | {np.mean(col):.3f} ({min(col):.3f}) | {ps} | {drift_ab:.2f} | {ms:.1f} |")
+        print(f"| {label} | {we * 1e3:.3f} | {ratio:.2f} | {left:.2f} | {np.mean(cwe):.2f} ({max(cwe):.2f}) | {np.mean(col):.3f} ({min(col):.3f}) | {ps} | {drift_ab:.2f} | {ms:.1f} |")
     floor = np.mean([results[c]["grey floor"]["warping_error"] for c in clips])
-    print(f"| grey source (floor) | {floor * 1e3:.3f} | | | | | | |")
+    print(f"| grey source (floor) | {floor * 1e3:.3f} | | | | | | | |")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import torch
 from vidcolor.color import luma_ab_to_rgb, rgb_to_luma
 from vidcolor.metrics import colorfulness, psnr
 from vidcolor.models.checkpoint import load_generator
-from vidcolor.train.data import is_validation, list_images, read_rgb
+from vidcolor.train.data import is_greyscale, is_validation, list_images, read_rgb
 from vidcolor.train.losses import FeatureNet, gram
 from vidcolor.train.recipe import load_recipe
 
@@ -55,8 +55,10 @@ def colourize(gen, style: str, rgb: np.ndarray, short: int = 256) -> np.ndarray:
 
 
 def held_out(recipe_path: Path) -> list[Path]:
+    """The recipe's validation photos, less the black-and-white ones (training skips those too)."""
     r = load_recipe(recipe_path)
-    return [f for f in list_images(list(r.data.photos)) if is_validation(f, r.data.val_fraction)]
+    files = [f for f in list_images(list(r.data.photos)) if is_validation(f, r.data.val_fraction)]
+    return [f for f in files if not is_greyscale(read_rgb(f, 64))]
 
 
 def eval_natural(gen, files: list[Path]) -> dict[str, float]:

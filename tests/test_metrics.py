@@ -130,6 +130,22 @@ def test_warping_error_separates_steady_from_flickering_colour() -> None:
     assert warping_error(steady) == pytest.approx(steady_error, rel=0.5)  # flow from the output's luma
 
 
+def test_colour_warping_error_ignores_the_luma_and_catches_colour_flicker() -> None:
+    from vidcolor.metrics import WarpingError
+
+    _, lumas = colour_pan(10, flicker=0.0)
+    rng = np.random.default_rng(3)
+    noisy = [np.clip(y + rng.normal(0, 0.03, y.shape), 0, 1).astype(np.float32) for y in lumas]  # grain
+    grey, flickering = WarpingError(), WarpingError()
+    for i, (y, n) in enumerate(zip(lumas, noisy)):
+        grey.update(np.repeat(n[..., None], 3, axis=2), y)
+        tint = np.array([0.04, 0.0, -0.04], np.float32) * (1 if i % 2 else -1)  # colour flips every frame
+        flickering.update(np.clip(n[..., None] + tint, 0, 1), y)
+    assert grey.value() > 1e-3  # the grain is flicker of the picture...
+    assert grey.color_value() == pytest.approx(0.0, abs=1e-9)  # ...but not of its colour
+    assert flickering.color_value() > 0.5 * 3 * 0.08**2 - 1e-4  # most of the +-0.04 swing is seen
+
+
 def test_warping_error_of_identical_frames_is_zero() -> None:
     frame = np.stack([texture(32, 48, seed=s) for s in range(3)], axis=2)
     assert warping_error([frame] * 4) == pytest.approx(0.0, abs=1e-10)
@@ -180,7 +196,8 @@ def test_evaluate_videos_scores_flicker_and_reference(tmp_path: Path) -> None:
 
     grey_scores = evaluate_videos(source_path)
     assert grey_scores["colorfulness"] < 1.0
-    assert set(grey_scores) == {"frames", "warping_error", "colorfulness"}
+    assert set(grey_scores) == {"frames", "warping_error", "color_warping_error", "colorfulness"}
+    assert grey_scores["color_warping_error"] < 1e-5
 
 
 def test_mismatched_frame_counts_raise_naming_both(tmp_path: Path) -> None:

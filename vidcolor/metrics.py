@@ -156,13 +156,20 @@ def pair_warping_error(prev_output: np.ndarray, output: np.ndarray, bwd: np.ndar
 
 
 class WarpingError:
-    """Streaming warping error: ``update`` once per frame in order, then ``value()``."""
+    """Streaming warping error: ``update`` once per frame in order, then ``value()``.
+
+    Tracks two figures over the same flow and occlusion: the warping error of the frames as given
+    (``value()``) and of their colour alone, each frame minus its own BT.709 luma
+    (``color_value()``). A colourizer that keeps the film's own luma (``natural``) cannot bring the
+    first below the source's own warping error (grain, flow mistakes); the second is the flicker
+    of the colour it added.
+    """
 
     def __init__(self, flow: FlowEstimator | None = None, max_height: int = WARP_MAX_HEIGHT) -> None:
         self.flow = flow if flow is not None else load_flow(METRIC_FLOW_PRESET)
         self.max_height = max_height
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
-        self._total, self._pairs = 0.0, 0
+        self._total, self._color_total, self._pairs = 0.0, 0.0, 0
 
     def update(self, output: np.ndarray, source_luma: np.ndarray) -> None:
         """output: (h, w, C) float [0, 1] (RGB: C = 3); source_luma: (h, w) float32 [0, 1]."""
@@ -177,12 +184,18 @@ class WarpingError:
             bwd, trusted = trusted_pixels(prev_luma, source_luma, self.flow)
             if trusted.any():
                 self._total += pair_warping_error(prev_output, output, bwd, trusted)
+                if output.shape[2] == 3:
+                    self._color_total += pair_warping_error(color_part(prev_output), color_part(output), bwd, trusted)
                 self._pairs += 1
         self._prev = (output, source_luma)
 
     def value(self) -> float:
         """Mean over frame pairs; 0.0 for a video of one frame."""
         return self._total / self._pairs if self._pairs else 0.0
+
+    def color_value(self) -> float:
+        """The same for the frames' colour (RGB minus luma); 0.0 for grey frames."""
+        return self._color_total / self._pairs if self._pairs else 0.0
 
 
 def warping_error(
@@ -198,6 +211,11 @@ def warping_error(
     for output, luma in pairs:
         metric.update(output, luma)
     return metric.value()
+
+
+def color_part(rgb: np.ndarray) -> np.ndarray:
+    """(h, w, 3) RGB -> (h, w, 3) RGB minus its BT.709 luma: the colour added to a grey picture."""
+    return rgb - rgb_luma(rgb)[..., None]
 
 
 def rgb_luma(rgb: np.ndarray) -> np.ndarray:
@@ -230,7 +248,7 @@ def decode_frames(info: VideoInfo) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
 
 def evaluate_videos(output: Path, source: Path | None = None, reference: Path | None = None) -> dict[str, float]:
-    """Score a colourized video: {'frames', 'warping_error', 'colorfulness'} always, plus
+    """Score a colourized video: {'frames', 'warping_error', 'color_warping_error', 'colorfulness'} always, plus
     {'psnr', 'ssim', 'ciede2000', 'reference_colorfulness'} with a reference (ground-truth colour).
 
     ``source`` (the grey input) gives the flow for the warping error; without it, the output's
@@ -266,7 +284,7 @@ def evaluate_videos(output: Path, source: Path | None = None, reference: Path | 
         for frames in streams.values():
             frames.close()
     frames = counts["output"]
-    return {"frames": float(frames), "warping_error": warp_metric.value()} | {
+    return {"frames": float(frames), "warping_error": warp_metric.value(), "color_warping_error": warp_metric.color_value()} | {
         key: total / frames for key, total in totals.items()
     }
 

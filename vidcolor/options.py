@@ -27,7 +27,7 @@ class EncodeOptions:
     crf: int | None = 18  # constant rate factor where the encoder has one
     preset: str | None = "medium"  # encoder speed preset where the encoder has one
     pix_fmt: str | None = None  # None: yuv420p (or yuv420p10le for 10-bit input when the codec allows)
-    threads: int = 0  # encoder threads; 0: every usable CPU but one, which is left to the model
+    threads: int = 0  # encoder threads; 0: picked from the frame size (video.writer.encoder_threads)
 
 
 @dataclass(frozen=True)

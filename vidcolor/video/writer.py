@@ -246,7 +246,7 @@ class VideoWriter:
         cc.color_range = 2 if fmt.full_range else 1
         stream.options = _encoder_options(stream, encode)
         stream.thread_type = "AUTO"
-        stream.thread_count = encode.threads or encoder_threads()
+        stream.thread_count = encode.threads or encoder_threads(fmt.width, fmt.height)
         in_stream = self._in.streams[info.stream_index]
         stream.metadata.update(_copyable(in_stream.metadata))
         return stream
@@ -349,12 +349,16 @@ def _copyable(metadata: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k.lower() not in _STALE_TAGS}
 
 
-def encoder_threads() -> int:
-    """Every CPU this process may use but one, at least 1.
+def encoder_threads(width: int, height: int) -> int:
+    """Encoder threads for frames of this size: 0 lets FFmpeg choose (every core, and more).
 
-    The model's thread needs a core of its own: on the 2-core machine, libx264 left to pick its own
-    count (3 threads) took enough of it to cost 7% of end-to-end speed at 480p (docs/BENCHMARKS.md).
+    Up to about 1 megapixel one x264 thread keeps ahead of the model, and the model's thread needs
+    a core of its own: on the 2-core machine x264's own choice (3 threads) cost 7% of end-to-end
+    speed at 480p and 1 thread gained 20% at 720p. Above that x264 is the slowest stage and needs
+    every core: 1 thread lost 24% at 1080p (docs/BENCHMARKS.md, Pipeline).
     """
+    if width * height > 1_000_000:
+        return 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, usable - 1)
 
