@@ -98,6 +98,8 @@ def test_resume_without_state_is_clear(tmp_path):
         (lambda s: s.replace('style = "natural"', 'style = "ukiyoe"'), "needs data.style_image"),
         (lambda s: s.replace("seed = 3", 'seed = 3\ninit = "nowhere.safetensors"'), "init weights not found"),
         (lambda s: s.replace("w.safetensors", "w.pt"), "must end in .safetensors"),
+        (lambda s: s.replace("[train]", "[train]\nchroma_gain = 2.5"), "chroma_gain must be in"),
+        (lambda s: s + "\n[loss]\ncolor_beta = 0", "color_beta must be positive"),
     ],
 )
 def test_bad_recipe_values(tmp_path, edit, message):
@@ -160,3 +162,24 @@ def test_only_black_and_white_photos_is_a_clear_error(tmp_path):
         cv2.imwrite(str(f), cv2.cvtColor(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
     with pytest.raises(RecipeError, match="black and white"):
         train_from_recipe(path, {}, resume=False, quiet=True)
+
+
+def test_chroma_gain_is_trained_at_one_and_written_into_the_weights(tmp_path):
+    from vidcolor.models.checkpoint import load_generator
+
+    path = _recipe(tmp_path, "[loss]\ncolor_beta = 1.0", chroma_gain=1.5)
+    out = train_from_recipe(path, {}, resume=False, quiet=True)
+    gen = load_generator(out)
+    assert gen.config.chroma_gain == 1.5
+    luma = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        shipped = gen(luma)
+        gen.config = gen.config.__class__(**{**gen.config.__dict__, "chroma_gain": 1.0})
+        unscaled = gen(luma)
+    assert torch.allclose(shipped, 1.5 * unscaled, atol=1e-4)
+    # fine-tuning from gained weights trains the unscaled a/b again
+    again = _recipe(tmp_path / "second", steps=2)
+    again.write_text(again.read_text().replace("seed = 3", f'seed = 3\ninit = "{out}"'))
+    from vidcolor.train.loop import init_generator
+
+    assert init_generator(load_recipe(again)).config.chroma_gain == 1.0

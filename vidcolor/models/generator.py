@@ -26,6 +26,7 @@ class GeneratorConfig:
     styles: tuple[str, ...] = ("natural",)  # style names, index = conditioning slot
     decoder: tuple[int, ...] = (96, 64, 48, 32, 24)  # channels at strides 16, 8, 4, 2, 1
     pretrained: bool = True  # start the encoder from ImageNet weights (training only)
+    chroma_gain: float = 1.0  # colorize: scale on the predicted a/b (1 while training; see docs/MODEL.md)
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -33,11 +34,11 @@ class GeneratorConfig:
         return cls(styles=tuple(styles), decoder=(16, 16, 8, 8, 8), pretrained=False)
 
     def to_dict(self) -> dict:
-        return {"styles": list(self.styles), "decoder": list(self.decoder)}
+        return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
-        return cls(styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False)
+        return cls(styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)))
 
 
 class CondInstanceNorm(nn.Module):
@@ -115,7 +116,7 @@ class Generator(nn.Module):
     def forward(self, luma: torch.Tensor, style: int = 0) -> torch.Tensor:
         features = self.decode(luma, style)
         if self.style_modes[style] == "colorize":
-            return torch.tanh(self.head_ab(features)) * AB_RANGE
+            return torch.tanh(self.head_ab(features)) * (AB_RANGE * self.config.chroma_gain)
         return torch.sigmoid(self.head_rgb(features))
 
     def for_style(self, name: str) -> "StyleGenerator":

@@ -10,7 +10,7 @@ import json
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -81,6 +81,7 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
             if run.step % recipe.train.sample_every == 0 or run.step == recipe.train.steps:
                 write_samples(run, val_inputs, val_targets, recipe.run_dir / "samples" / f"step_{run.step:06d}.png")
     log.close()
+    run.gen.config = replace(run.gen.config, chroma_gain=recipe.train.chroma_gain)  # trained at 1, shipped with the gain
     metrics = validate(run, val_set)
     meta = {"recipe": recipe.to_dict(), "data_fingerprint": data_id, "metrics": metrics, "steps": run.step, "device": str(device)}
     return save_generator(recipe.output, run.gen, meta, dtype=torch.float16)
@@ -134,6 +135,7 @@ def init_generator(recipe: Recipe) -> Generator:
     if recipe.init is None:
         return build_generator(GeneratorConfig(styles=(recipe.style,)), seed=recipe.seed)
     base = load_generator(recipe.init)
+    base.config = replace(base.config, chroma_gain=1.0)  # a/b are learned unscaled; the gain is for export
     if recipe.style in base.style_names:
         return base.train()
     gen = Generator(GeneratorConfig(styles=(*base.style_names, recipe.style), decoder=base.config.decoder, pretrained=False))
@@ -157,7 +159,7 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
         out = run.gen(luma, run.style)
         pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
         if mode == "colorize":
-            color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation)
+            color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation, w.color_beta)
         else:
             color = F.l1_loss(pred, target)
         feats = run.features(pred)
@@ -184,10 +186,11 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
     return {k: float(v.detach()) for k, v in {"total": total, **loss}.items()}
 
 
-def colour_loss(ab: torch.Tensor, ab_true: torch.Tensor, saturation: float) -> torch.Tensor:
+def colour_loss(ab: torch.Tensor, ab_true: torch.Tensor, saturation: float, beta: float = 0.05) -> torch.Tensor:
     """Huber on ab / AB_RANGE, each pixel weighted 1 + saturation * chroma/50 (capped at 2): a cheap
-    rebalancing that makes rare vivid colours count more than the common greys and browns."""
-    per_pixel = F.smooth_l1_loss(ab / AB_RANGE, ab_true / AB_RANGE, beta=0.05, reduction="none").sum(1)
+    rebalancing that makes rare vivid colours count more than the common greys and browns.
+    With beta >= 1 it is squared error, whose minimiser is the mean colour given the grey picture."""
+    per_pixel = F.smooth_l1_loss(ab / AB_RANGE, ab_true / AB_RANGE, beta=beta, reduction="none").sum(1)
     weight = 1 + saturation * (ab_true.norm(dim=1) / 50).clamp(max=2)
     return (per_pixel * weight).mean() / (1 + saturation)
 

@@ -34,11 +34,13 @@ class TrainSpec:
     max_flow_px: float = 6.0  # amplitude of the random flows for the temporal loss
     sample_every: int = 200  # write a PNG sample grid every N steps
     checkpoint_every: int = 100  # save resumable state every N steps
+    chroma_gain: float = 1.0  # colorize: a/b scale written into the exported weights (training runs at 1)
 
 
 @dataclass(frozen=True)
 class LossWeights:
     color: float = 1.0  # Huber on Lab ab (natural) or L1 on RGB (styles) against the target
+    color_beta: float = 0.05  # natural: Huber's quadratic zone in ab/110 units; 1 = squared error (the mean)
     saturation: float = 0.0  # natural: extra colour-loss weight on vivid target pixels (counters brown/grey)
     perceptual: float = 0.05  # L1 on ImageNet encoder features
     adversarial: float = 0.02  # hinge GAN, generator side
@@ -177,6 +179,13 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"data.val_fraction must be in [0, 1), got {r.data.val_fraction}")
     if any(v < 0 for v in asdict(r.loss).values()):
         raise RecipeError("loss weights must be >= 0")
+    if r.loss.color_beta <= 0:
+        raise RecipeError(f"loss.color_beta must be positive, got {r.loss.color_beta}")
+    if not 0 < t.chroma_gain <= 2:
+        raise RecipeError(
+            f"train.chroma_gain must be in (0, 2], got {t.chroma_gain}",
+            "beyond 2x a squared-error colourizer's guesses land further from the truth than grey does",
+        )
     if STYLES[r.style].mode == "stylize":
         if r.data.style_image is None:
             raise RecipeError(f"style {r.style!r} needs data.style_image (the painting to learn from)")

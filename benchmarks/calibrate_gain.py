@@ -1,0 +1,106 @@
+"""Pick the natural model's chroma gain on a calibration split of photos; show it on DAVIS frames.
+
+    python benchmarks/calibrate_gain.py [--weights W] [--data ../shared/data] [--davis-every 10]
+
+Calibration photos: the ones train/natural_refine.toml holds out beyond the usual validation split
+(file-name hash in [0.05, 0.10)): the refine stage never trains on them, and docs/MODEL.md reports
+on the other 5 %, so the gain is not picked on the photos it is judged on. DAVIS frames (true
+colour video, never trained on) show what the gain does on film-like footage.
+
+A colourizer trained with squared error on a/b predicts the mean colour given the grey picture:
+the best PSNR, but muted. Scaling its a/b by k changes the squared error against the truth by
+-(2k - k^2) m (m: the mean prediction's energy), so every k < 2 stays above the grey picture, and
+k = 1 + sqrt(1/2) = 1.71 keeps half the advantage over grey. This script measures the same thing
+on real frames, merged the way `vidcolor run` merges them (full-resolution luma, upsampled chroma),
+for gains 0.5 to 2.2, and prints a Markdown table per set. The weights' own gain is replaced, not
+multiplied. Black-and-white photos are skipped (as in training).
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from eval_model import to_tensor, to_u8
+
+from vidcolor.color import luma_ab_to_rgb, rgb_to_luma
+from vidcolor.metrics import colorfulness, psnr
+from vidcolor.models.checkpoint import load_generator
+from vidcolor.train.data import is_greyscale, is_validation, list_images, read_rgb
+from vidcolor.train.recipe import load_recipe
+
+GAINS = [round(0.5 + 0.1 * i, 1) for i in range(18)]
+
+
+def davis_frames(data: Path, every: int) -> list[np.ndarray]:
+    """Every ``every``-th frame of each DAVIS sequence: (H, W, 3) uint8 RGB."""
+    frames = []
+    for seq in sorted((data / "video_frames" / "davis").iterdir()):
+        files = sorted(p for p in seq.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+        frames += [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files[::every]]
+    return frames
+
+
+def calibration_photos(recipe: Path) -> list[np.ndarray]:
+    """(H, W, 3) uint8 photos at short side 256 held out by ``recipe`` but not in the 5 % report split."""
+    r = load_recipe(recipe)
+    files = [f for f in list_images(list(r.data.photos)) if is_validation(f, r.data.val_fraction) and not is_validation(f, 0.05)]
+    photos = [read_rgb(f, 256) for f in files]
+    return [p for p in photos if not is_greyscale(p)]
+
+
+@torch.no_grad()
+def sweep(gen, frames: list[np.ndarray], short: int = 256) -> dict:
+    """{gain: (mean PSNR, mean colourfulness)} and the grey picture's mean PSNR."""
+    gen.config = replace(gen.config, chroma_gain=1.0)
+    module = gen.for_style("natural")
+    scores = {k: ([], []) for k in GAINS}
+    grey = []
+    for rgb in frames:
+        h, w = rgb.shape[:2]
+        s = short / min(h, w)
+        mh, mw = max(32, round(h * s / 32) * 32), max(32, round(w * s / 32) * 32)
+        luma = rgb_to_luma(to_tensor(rgb))
+        ab = module(torch.nn.functional.interpolate(luma, size=(mh, mw), mode="area"))
+        ab = torch.nn.functional.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        truth = rgb / 255.0
+        grey.append(psnr(np.repeat(to_u8(luma), 3, axis=2) / 255.0, truth))
+        for k in GAINS:
+            out = to_u8(luma_ab_to_rgb(luma, ab * k)) / 255.0
+            scores[k][0].append(psnr(out, truth))
+            scores[k][1].append(colorfulness(out))
+    return {k: (float(np.mean(p)), float(np.mean(c))) for k, (p, c) in scores.items()}, float(np.mean(grey))
+
+
+def print_sweep(title: str, table: dict, grey: float) -> None:
+    print(f"\n{title}; grey picture: PSNR {grey:.2f} dB\n")
+    print("| gain | PSNR (dB) | PSNR - grey | colourfulness |\n|---:|---:|---:|---:|")
+    for k, (p, c) in table.items():
+        print(f"| {k:.1f} | {p:.2f} | {p - grey:+.2f} | {c:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--recipe", type=Path, default=Path("train/natural_refine.toml"))
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--davis-every", type=int, default=10, help="every Nth DAVIS frame (0: skip DAVIS)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    gen = load_generator(args.weights, style="natural")
+    photos = calibration_photos(args.recipe)
+    table, grey = sweep(gen, photos)
+    print_sweep(f"{len(photos)} calibration photos", table, grey)
+    ok = [k for k, (p, c) in table.items() if p >= grey]
+    print(f"\nlargest gain with PSNR at or above grey: {max(ok) if ok else 'none'}"
+          f" (colourfulness {table[max(ok)][1]:.1f})" if ok else "")
+    if args.davis_every:
+        frames = davis_frames(args.data, args.davis_every)
+        print_sweep(f"{len(frames)} DAVIS frames", *sweep(gen, frames))
+
+
+if __name__ == "__main__":
+    main()
