@@ -67,10 +67,19 @@ class Clip:
     outputs: list[np.ndarray] | None = None  # per-frame a/b at model size made elsewhere (not by our model)
 
 
+def trained_shots() -> set[str]:
+    """DAVIS shots the natural recipes train the temporal loss on: never benchmarked."""
+    from vidcolor.train.recipe import load_recipe
+
+    return {p.name for p in load_recipe(REPO / "train" / "natural_refine.toml").data.video_frames}
+
+
 def davis_clips(root: Path, names: list[str] | None) -> list[Clip]:
+    """The named DAVIS shots, or every shot training did not see."""
     clips = []
+    skip = trained_shots()
     for folder in sorted(p for p in (root / "video_frames" / "davis").iterdir() if p.is_dir()):
-        if names and folder.name not in names:
+        if (names and folder.name not in names) or (not names and folder.name in skip):
             continue
         truth = [cv2.imread(str(p))[..., ::-1].copy() for p in sorted(folder.glob("*.jpg"))]
         y = [to_luma_code(rgb) for rgb in truth]

@@ -5,7 +5,8 @@
 Calibration photos: the ones train/natural_refine.toml holds out beyond the usual validation split
 (file-name hash in [0.05, 0.10)): the refine stage never trains on them, and docs/MODEL.md reports
 on the other 5 %, so the gain is not picked on the photos it is judged on. DAVIS frames (true
-colour video, never trained on) show what the gain does on film-like footage.
+colour video; the 7 shots the refine stage's temporal loss sees are skipped) show what the gain
+does on film-like footage.
 
 A colourizer trained with squared error on a/b predicts the mean colour given the grey picture:
 the best PSNR, but muted. Scaling its a/b by k changes the squared error against the truth by
@@ -35,10 +36,10 @@ from vidcolor.train.recipe import load_recipe
 GAINS = [round(0.5 + 0.1 * i, 1) for i in range(18)]
 
 
-def davis_frames(data: Path, every: int) -> list[np.ndarray]:
-    """Every ``every``-th frame of each DAVIS sequence: (H, W, 3) uint8 RGB."""
+def davis_frames(data: Path, every: int, skip: set[str]) -> list[np.ndarray]:
+    """Every ``every``-th frame of each DAVIS sequence not in ``skip``: (H, W, 3) uint8 RGB."""
     frames = []
-    for seq in sorted((data / "video_frames" / "davis").iterdir()):
+    for seq in sorted(p for p in (data / "video_frames" / "davis").iterdir() if p.name not in skip):
         files = sorted(p for p in seq.iterdir() if p.suffix.lower() in (".jpg", ".png"))
         frames += [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files[::every]]
     return frames
@@ -98,7 +99,8 @@ def main() -> None:
     print(f"\nlargest gain with PSNR at or above grey: {max(ok) if ok else 'none'}"
           f" (colourfulness {table[max(ok)][1]:.1f})" if ok else "")
     if args.davis_every:
-        frames = davis_frames(args.data, args.davis_every)
+        trained = {p.name for p in load_recipe(args.recipe).data.video_frames}
+        frames = davis_frames(args.data, args.davis_every, trained)
         print_sweep(f"{len(frames)} DAVIS frames", *sweep(gen, frames))
 
 

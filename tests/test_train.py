@@ -183,3 +183,51 @@ def test_chroma_gain_is_trained_at_one_and_written_into_the_weights(tmp_path):
     from vidcolor.train.loop import init_generator
 
     assert init_generator(load_recipe(again)).config.chroma_gain == 1.0
+
+
+def _shot(folder: Path, frames: int = 5, dx: int = 2) -> Path:
+    """A texture panning dx px per frame, as consecutive colour frames (64 x 96)."""
+    from test_flow import texture
+
+    folder.mkdir(parents=True, exist_ok=True)
+    big = texture(64, 96 + dx * frames)
+    for i in range(frames):
+        grey = (big[:, dx * i : dx * i + 96] * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.merge([grey, grey // 2, grey]))
+    return folder
+
+
+def test_video_pairs_know_the_motion_and_a_steady_model_scores_zero(tmp_path):
+    from vidcolor.train.data import load_video_pairs
+    from vidcolor.train.losses import video_temporal_loss
+
+    pairs = load_video_pairs([_shot(tmp_path / "shot", dx=2)], short_side=64, min_size=32)
+    assert len(pairs) == 4
+    prev, nxt, flow, trust = pairs.batch(0, 0, 3, 32)
+    assert prev.shape == nxt.shape == trust.shape == (3, 1, 32, 32) and flow.shape == (3, 2, 32, 32)
+    assert trust.mean() > 0.6
+    inner = trust[:, 0] > 0
+    assert torch.allclose(flow[:, 0][inner].median(), torch.tensor(2.0), atol=0.3)  # next(x) = prev(x + 2)
+    steady = video_temporal_loss(nxt, prev, flow, trust)  # output = input: follows the motion
+    flicker = video_temporal_loss(nxt + 0.1 * torch.randn_like(nxt), prev, flow, trust)
+    assert steady < 0.02 < flicker
+    again = pairs.batch(0, 0, 3, 32)
+    assert all(torch.equal(a, b) for a, b in zip(again, (prev, nxt, flow, trust)))  # deterministic
+
+
+def test_temporal_video_loss_in_a_tiny_run_and_its_recipe_errors(tmp_path):
+    shot = _shot(tmp_path / "shot")
+    path = _recipe(tmp_path, "[loss]\ntemporal_video = 1.0")
+    text = path.read_text().replace("load_size = 64", f'load_size = 64\nvideo_frames = ["{shot}"]')
+    path.write_text(text)
+    train_from_recipe(path, {}, resume=False, quiet=True)
+    logged = (tmp_path / "run" / "log.jsonl").read_text()
+    assert '"temporal_video"' in logged
+    path.write_text(text.replace(f'video_frames = ["{shot}"]', ""))
+    with pytest.raises(RecipeError, match="needs data.video_frames"):
+        load_recipe(path)
+    (tmp_path / "one").mkdir()
+    cv2.imwrite(str(tmp_path / "one" / "0.png"), np.zeros((64, 96, 3), np.uint8))
+    path.write_text(text.replace(str(shot), str(tmp_path / "one")))
+    with pytest.raises(RecipeError, match="at least 2 consecutive frames"):
+        train_from_recipe(path, {}, resume=False, quiet=True)

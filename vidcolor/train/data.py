@@ -124,3 +124,62 @@ def random_smooth_flow(rng: torch.Generator, n: int, h: int, w: int, max_px: flo
     coarse = (torch.rand(n, 2, 4, 4, generator=rng) * 2 - 1) * max_px * 0.5
     shift = (torch.rand(n, 2, 1, 1, generator=rng) * 2 - 1) * max_px * 0.5
     return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True) + shift
+
+
+@dataclass
+class VideoPairs:
+    """Consecutive frames of real video, with the flow between them, for the temporal loss.
+
+    Held in memory at the recipe's load size: lumas (H, W) uint8 per frame; per pair of frames
+    (t, t+1): the backward flow of t+1 (H, W, 2) float16 px and its trusted pixels (H, W) uint8
+    (forward-backward consistent, inside the frame).
+    """
+
+    lumas: list[np.ndarray]
+    pairs: list[tuple[int, np.ndarray, np.ndarray]]  # (index of frame t, flow, trust)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, seed: int, step: int, size: int, resolution: int) -> tuple[torch.Tensor, ...]:
+        """Same random crop of both frames: previous and next luma (size, 1, r, r) [0, 1], backward
+        flow (size, 2, r, r) px and trust (size, 1, r, r) in {0, 1}; deterministic in (seed, step)."""
+        rng = np.random.default_rng([seed, step, 1])
+        out: tuple[list, ...] = ([], [], [], [])
+        for i in rng.integers(0, len(self), size):
+            t, flow, trust = self.pairs[i]
+            h, w = trust.shape
+            top, left = int(rng.integers(0, h - resolution + 1)), int(rng.integers(0, w - resolution + 1))
+            window = (slice(top, top + resolution), slice(left, left + resolution))
+            for dst, src in zip(out, (self.lumas[t], self.lumas[t + 1], flow, trust)):
+                dst.append(src[window])
+        prev, nxt, flow, trust = (torch.from_numpy(np.stack(a)) for a in out)
+        return prev[:, None].float() / 255, nxt[:, None].float() / 255, flow.permute(0, 3, 1, 2).float(), trust[:, None].float()
+
+
+def load_video_pairs(folders: list[Path], short_side: int, min_size: int) -> VideoPairs:
+    """Every folder is one shot of consecutive frames (sorted by name). RecipeError when a folder is
+    missing, has fewer than 2 frames, or its frames are smaller than ``min_size``."""
+    from vidcolor.flow import load_flow
+    from vidcolor.temporal import occlusion_mask
+
+    flow = load_flow("medium")
+    lumas: list[np.ndarray] = []
+    pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for folder in folders:
+        files = list_images([folder])
+        if len(files) < 2:
+            raise RecipeError(f"a video_frames folder needs at least 2 consecutive frames: {folder}")
+        start = len(lumas)
+        for f in files:
+            rgb = read_rgb(f, short_side)
+            luma = rgb.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+            lumas.append(np.clip(luma + 0.5, 0, 255).astype(np.uint8))
+        if min(lumas[-1].shape) < min_size:
+            raise RecipeError(f"frames in {folder} are smaller than the training resolution ({min_size} px)")
+        for t in range(start, len(lumas) - 1):
+            prev, nxt = lumas[t].astype(np.float32) / 255, lumas[t + 1].astype(np.float32) / 255
+            bwd, fwd = flow.estimate(prev, nxt), flow.estimate(nxt, prev)
+            trust = (occlusion_mask(fwd, bwd, threshold_px=0.7) == 0).astype(np.uint8)
+            pairs.append((t, bwd.astype(np.float16), trust))
+    return VideoPairs(lumas, pairs)

@@ -26,7 +26,7 @@ from vidcolor.models.discriminator import PatchDiscriminator
 from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator
 from vidcolor.styles import STYLES
 from vidcolor.train import losses
-from vidcolor.train.data import PairSet, centre_crops, drop_greyscale, fingerprint, list_images, random_smooth_flow, read_rgb, split
+from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, split
 from vidcolor.train.recipe import Recipe, load_recipe
 
 STATE_FILE = "state.safetensors"
@@ -46,6 +46,7 @@ class Run:
     style_grams: list[torch.Tensor] | None
     style: int  # conditioning slot being trained
     step: int = 0
+    video: VideoPairs | None = None  # consecutive real frames for the temporal loss, if the recipe has them
 
 
 def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: bool = False, quiet: bool = False) -> Path:
@@ -56,6 +57,8 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
         torch.set_num_threads(recipe.train.threads)
     train_set, val_set, data_id = prepare_data(recipe)
     run = new_run(recipe, device)
+    if recipe.loss.temporal_video > 0:
+        run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size, recipe.train.resolution)
     state_path = recipe.run_dir / STATE_FILE
     if resume:
         if not state_path.is_file():
@@ -170,6 +173,8 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
             loss["style"] = losses.style_loss(feats, run.style_grams)
         if w.temporal > 0:
             loss["temporal"] = temporal_term(run, luma, out, mode)
+        if run.video is not None:
+            loss["temporal_video"] = video_temporal_term(run, mode)
         if adversarial:
             loss["adversarial"] = losses.g_hinge_loss(run.disc(pred))
         total = sum(getattr(w, k) * v for k, v in loss.items())
@@ -204,6 +209,14 @@ def temporal_term(run: Run, luma: torch.Tensor, out: torch.Tensor, mode: str) ->
     out_w = run.gen(warped_luma, run.style)
     scale = AB_RANGE if mode == "colorize" else 1.0
     return losses.temporal_loss(out[:n].float() / scale, out_w.float() / scale, flow)
+
+
+def video_temporal_term(run: Run, mode: str) -> torch.Tensor:
+    """||G(x_t+1) - warp(G(x_t))||_1 on trusted pixels of real consecutive frames (batch / 4 pairs)."""
+    r = run.recipe
+    prev, nxt, flow, trust = (x.to(run.device) for x in run.video.batch(r.seed, run.step, max(1, r.train.batch // 4), r.train.resolution))
+    outs = run.gen(torch.cat([prev, nxt]), run.style).float() / (AB_RANGE if mode == "colorize" else 1.0)
+    return losses.video_temporal_loss(outs[len(prev):], outs[: len(prev)], flow, trust)
 
 
 def _freeze_bn(m: torch.nn.Module) -> None:

@@ -69,3 +69,11 @@ def temporal_loss(output: torch.Tensor, output_of_warped: torch.Tensor, flow: to
     """||G(warp(x)) - warp(G(x))||_1 over pixels that stay inside the frame."""
     warped_output, mask = warp(output, flow)
     return ((output_of_warped - warped_output).abs() * mask).sum() / (mask.sum() * output.shape[1]).clamp(min=1)
+
+
+def video_temporal_loss(output_next: torch.Tensor, output_prev: torch.Tensor, flow: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
+    """||G(x_t+1) - warp(G(x_t))||_1 over trusted pixels: outputs (N, C, H, W), backward flow of
+    frame t+1 (N, 2, H, W) px, trust (N, 1, H, W) in [0, 1] (non-occluded, from the real frames)."""
+    warped_prev, inside = warp(output_prev, flow)
+    mask = trust * inside
+    return ((output_next - warped_prev).abs() * mask).sum() / (mask.sum() * output_next.shape[1]).clamp(min=1)

@@ -19,6 +19,7 @@ class DataSpec:
     val_fraction: float = 0.05  # share of photos held out (stable split by file name)
     style_image: Path | None = None  # the painting that defines an artistic style (stylize mode)
     load_size: int = 192  # photos are held in memory with this short side (px)
+    video_frames: tuple[Path, ...] = ()  # folders of consecutive frames, one shot each (temporal loss on real motion)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class LossWeights:
     adversarial: float = 0.02  # hinge GAN, generator side
     style: float = 0.0  # Gram-matrix loss against the style image (stylize mode)
     temporal: float = 1.0  # ||G(warp(x)) - warp(G(x))|| under random smooth flows
+    temporal_video: float = 0.0  # ||G(x_t+1) - warp(G(x_t))|| on consecutive frames of data.video_frames
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ def validate(r: Recipe) -> None:
             raise RecipeError(f"style {r.style!r} needs data.style_image (the painting to learn from)")
         if not r.data.style_image.is_file():
             raise RecipeError(f"style image not found: {r.data.style_image}")
+    if r.loss.temporal_video > 0 and not r.data.video_frames:
+        raise RecipeError("loss.temporal_video needs data.video_frames (folders of consecutive frames)")
     if r.init is not None and not r.init.is_file():
         raise RecipeError(f"init weights not found: {r.init}")
     if r.output.suffix != ".safetensors":
