@@ -13,7 +13,10 @@ the best PSNR, but muted. Scaling its a/b by k changes the squared error against
 -(2k - k^2) m (m: the mean prediction's energy), so every k < 2 stays above the grey picture, and
 k = 1 + sqrt(1/2) = 1.71 keeps half the advantage over grey. This script measures the same thing
 on real frames, merged the way `vidcolor run` merges them (full-resolution luma, upsampled chroma),
-for gains 0.5 to 2.2, and prints a Markdown table per set. The weights' own gain is replaced, not
+for gains 0.5 to 2.2, and prints a Markdown table per set. It picks the smallest gain whose
+colourfulness on the calibration photos reaches 32 (the target on held-out photos is 30), and
+says whether its PSNR is still above the grey picture's there: the smallest vivid-enough gain
+costs the least accuracy. The weights' own gain is replaced, not
 multiplied. Black-and-white photos are skipped (as in training).
 """
 from __future__ import annotations
@@ -33,7 +36,8 @@ from vidcolor.models.checkpoint import load_generator
 from vidcolor.train.data import is_greyscale, is_validation, list_images, read_rgb
 from vidcolor.train.recipe import load_recipe
 
-GAINS = [round(0.5 + 0.1 * i, 1) for i in range(18)]
+GAINS = [round(0.5 + 0.05 * i, 2) for i in range(35)]
+TARGET_COLORFULNESS = 32.0  # the issue asks >= 30 on held-out photos; 2 above it for split-to-split spread
 
 
 def davis_frames(data: Path, every: int, skip: set[str]) -> list[np.ndarray]:
@@ -55,7 +59,7 @@ def calibration_photos(recipe: Path) -> list[np.ndarray]:
 
 @torch.no_grad()
 def sweep(gen, frames: list[np.ndarray], short: int = 256) -> dict:
-    """{gain: (mean PSNR, mean colourfulness)} and the grey picture's mean PSNR."""
+    """{gain: (mean PSNR, mean colourfulness, standard error of PSNR - grey)} and the grey picture's mean PSNR."""
     gen.config = replace(gen.config, chroma_gain=1.0)
     module = gen.for_style("natural")
     scores = {k: ([], []) for k in GAINS}
@@ -73,14 +77,15 @@ def sweep(gen, frames: list[np.ndarray], short: int = 256) -> dict:
             out = to_u8(luma_ab_to_rgb(luma, ab * k)) / 255.0
             scores[k][0].append(psnr(out, truth))
             scores[k][1].append(colorfulness(out))
-    return {k: (float(np.mean(p)), float(np.mean(c))) for k, (p, c) in scores.items()}, float(np.mean(grey))
+    se = {k: float(np.std(np.array(p) - grey, ddof=1) / np.sqrt(len(grey))) for k, (p, _) in scores.items()}
+    return {k: (float(np.mean(p)), float(np.mean(c)), se[k]) for k, (p, c) in scores.items()}, float(np.mean(grey))
 
 
 def print_sweep(title: str, table: dict, grey: float) -> None:
     print(f"\n{title}; grey picture: PSNR {grey:.2f} dB\n")
-    print("| gain | PSNR (dB) | PSNR - grey | colourfulness |\n|---:|---:|---:|---:|")
-    for k, (p, c) in table.items():
-        print(f"| {k:.1f} | {p:.2f} | {p - grey:+.2f} | {c:.1f} |")
+    print("| gain | PSNR (dB) | PSNR - grey (standard error) | colourfulness |\n|---:|---:|---:|---:|")
+    for k, (p, c, se) in table.items():
+        print(f"| {k:.2f} | {p:.2f} | {p - grey:+.2f} ({se:.2f}) | {c:.1f} |")
 
 
 def main() -> None:
@@ -95,9 +100,14 @@ def main() -> None:
     photos = calibration_photos(args.recipe)
     table, grey = sweep(gen, photos)
     print_sweep(f"{len(photos)} calibration photos", table, grey)
-    ok = [k for k, (p, c) in table.items() if p >= grey]
-    print(f"\nlargest gain with PSNR at or above grey: {max(ok) if ok else 'none'}"
-          f" (colourfulness {table[max(ok)][1]:.1f})" if ok else "")
+    vivid = [k for k, (_, c, _) in table.items() if c >= TARGET_COLORFULNESS]
+    if not vivid:
+        print(f"\nno gain up to {GAINS[-1]} reaches colourfulness {TARGET_COLORFULNESS}")
+        return
+    k = min(vivid)
+    p, c, se = table[k]
+    print(f"\npicked: gain {k}, the smallest reaching colourfulness {TARGET_COLORFULNESS} (here {c:.1f}); "
+          f"PSNR {p - grey:+.2f} dB against grey ({'above' if p >= grey else 'BELOW'} it; standard error {se:.2f})")
     if args.davis_every:
         trained = {p.name for p in load_recipe(args.recipe).data.video_frames}
         frames = davis_frames(args.data, args.davis_every, trained)
