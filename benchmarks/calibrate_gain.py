@@ -1,6 +1,6 @@
 """Pick the natural model's chroma gain on a calibration split of photos; show it on DAVIS frames.
 
-    python benchmarks/calibrate_gain.py [--weights W] [--data ../shared/data] [--davis-every 10]
+    python benchmarks/calibrate_gain.py [--weights W [W ...]] [--data ../shared/data] [--davis-every 10]
 
 Calibration photos: the ones train/natural_refine.toml holds out beyond the usual validation split
 (file-name hash in [0.05, 0.10)): the refine stage never trains on them, and docs/MODEL.md reports
@@ -16,7 +16,8 @@ on real frames, merged the way `vidcolor run` merges them (full-resolution luma,
 for gains 0.5 to 2.2, and prints a Markdown table per set. It picks the smallest gain whose
 colourfulness on the calibration photos reaches 32 (the target on held-out photos is 30), and
 says whether its PSNR is still above the grey picture's there: the smallest vivid-enough gain
-costs the least accuracy. The weights' own gain is replaced, not
+costs the least accuracy. Given several checkpoints (e.g. a run's snapshots), it picks the one
+with the best PSNR at that colourfulness. The weights' own gain is replaced, not
 multiplied. Black-and-white photos are skipped (as in training).
 """
 from __future__ import annotations
@@ -88,30 +89,46 @@ def print_sweep(title: str, table: dict, grey: float) -> None:
         print(f"| {k:.2f} | {p:.2f} | {p - grey:+.2f} ({se:.2f}) | {c:.1f} |")
 
 
+def pick(table: dict, grey: float) -> tuple[float, float, float] | None:
+    """(gain, colourfulness, PSNR - grey) of the smallest gain reaching TARGET_COLORFULNESS."""
+    vivid = [k for k, (_, c, _) in table.items() if c >= TARGET_COLORFULNESS]
+    if not vivid:
+        return None
+    k = min(vivid)
+    return k, table[k][1], table[k][0] - grey
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--weights", type=Path, nargs="*", default=[None],
+                        help="one checkpoint, or several (e.g. run_dir/snapshots/*) to pick the best from")
     parser.add_argument("--recipe", type=Path, default=Path("train/natural_refine.toml"))
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--davis-every", type=int, default=10, help="every Nth DAVIS frame (0: skip DAVIS)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    gen = load_generator(args.weights, style="natural")
     photos = calibration_photos(args.recipe)
-    table, grey = sweep(gen, photos)
-    print_sweep(f"{len(photos)} calibration photos", table, grey)
-    vivid = [k for k, (_, c, _) in table.items() if c >= TARGET_COLORFULNESS]
-    if not vivid:
+    results = {}
+    for path in args.weights:
+        table, grey = sweep(load_generator(path, style="natural"), photos)
+        results[path] = (table, grey, pick(table, grey))
+    if len(results) > 1:
+        print(f"| weights | gain for colourfulness {TARGET_COLORFULNESS} | PSNR - grey there (dB) |\n|---|---:|---:|")
+        for path, (_, _, chosen) in results.items():
+            print(f"| {path.name} | " + (f"{chosen[0]:.2f} | {chosen[2]:+.2f} |" if chosen else "none | |"))
+    ranked = [p for p in results if results[p][2] is not None]
+    best = max(ranked, key=lambda p: results[p][2][2]) if ranked else args.weights[-1]
+    table, grey, chosen = results[best]
+    print_sweep(f"{best.name if best else 'shipped weights'}: {len(photos)} calibration photos", table, grey)
+    if chosen is None:
         print(f"\nno gain up to {GAINS[-1]} reaches colourfulness {TARGET_COLORFULNESS}")
         return
-    k = min(vivid)
-    p, c, se = table[k]
-    print(f"\npicked: gain {k}, the smallest reaching colourfulness {TARGET_COLORFULNESS} (here {c:.1f}); "
-          f"PSNR {p - grey:+.2f} dB against grey ({'above' if p >= grey else 'BELOW'} it; standard error {se:.2f})")
+    print(f"\npicked: {best.name if best else 'shipped weights'}, gain {chosen[0]}, the smallest reaching colourfulness "
+          f"{TARGET_COLORFULNESS} (here {chosen[1]:.1f}); PSNR {chosen[2]:+.2f} dB against grey")
     if args.davis_every:
         trained = {p.name for p in load_recipe(args.recipe).data.video_frames}
         frames = davis_frames(args.data, args.davis_every, trained)
-        print_sweep(f"{len(frames)} DAVIS frames", *sweep(gen, frames))
+        print_sweep(f"{len(frames)} DAVIS frames", *sweep(load_generator(best, style="natural"), frames))
 
 
 if __name__ == "__main__":

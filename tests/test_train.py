@@ -60,6 +60,15 @@ def test_tiny_run_writes_weights_samples_and_metrics(tmp_path):
     assert all(t.dtype == torch.float16 for t in load_file(str(out)).values() if t.is_floating_point())
 
 
+def test_snapshots_keep_loadable_weights_along_the_run(tmp_path):
+    from vidcolor.models.checkpoint import load_generator
+
+    train_from_recipe(_recipe(tmp_path, snapshot_every=2), {}, resume=False, quiet=True)
+    snaps = sorted((tmp_path / "run" / "snapshots").iterdir())
+    assert [p.name for p in snaps] == ["step_000002.safetensors", "step_000004.safetensors"]
+    assert load_generator(snaps[0]).metadata["steps"] == 2
+
+
 def test_resume_continues_identically(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     straight = train_from_recipe(_recipe(a, steps=4), {}, resume=False, quiet=True)
@@ -231,3 +240,14 @@ def test_temporal_video_loss_in_a_tiny_run_and_its_recipe_errors(tmp_path):
     path.write_text(text.replace(str(shot), str(tmp_path / "one")))
     with pytest.raises(RecipeError, match="at least 2 consecutive frames"):
         train_from_recipe(path, {}, resume=False, quiet=True)
+
+
+def test_frozen_encoder_trains_the_decoder_only_and_resumes(tmp_path):
+    from vidcolor.models.checkpoint import load_generator
+
+    path = _recipe(tmp_path, encoder_lr=0.0)
+    first = load_generator(train_from_recipe(path, {"steps": 2}, resume=False, quiet=True))
+    final = load_generator(train_from_recipe(path, {"steps": 4}, resume=True, quiet=True))
+    enc = lambda g: torch.cat([p.flatten() for p in g.encoder.parameters()])  # noqa: E731
+    dec = lambda g: torch.cat([p.flatten() for p in g.head_ab.parameters()])  # noqa: E731
+    assert torch.equal(enc(first), enc(final)) and not torch.equal(dec(first), dec(final))

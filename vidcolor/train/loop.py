@@ -81,6 +81,9 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
             if run.step % recipe.train.checkpoint_every == 0 or run.step == recipe.train.steps:
                 log.flush()
                 save_state(run, state_path)
+            if recipe.train.snapshot_every and run.step % recipe.train.snapshot_every == 0:
+                snapshot = recipe.run_dir / "snapshots" / f"step_{run.step:06d}.safetensors"
+                save_generator(snapshot, run.gen, {"steps": run.step, "recipe": recipe.to_dict(), "data_fingerprint": data_id}, dtype=torch.float16)
             if run.step % recipe.train.sample_every == 0 or run.step == recipe.train.steps:
                 write_samples(run, val_inputs, val_targets, recipe.run_dir / "samples" / f"step_{run.step:06d}.png")
     log.close()
@@ -117,6 +120,8 @@ def prepare_data(recipe: Recipe) -> tuple[PairSet, PairSet, str]:
 def new_run(recipe: Recipe, device: torch.device) -> Run:
     gen = init_generator(recipe).to(device)
     disc = PatchDiscriminator().to(device)
+    if recipe.train.encoder_lr == 0:
+        gen.encoder.requires_grad_(False)  # frozen: no gradients computed through it at all
     encoder = list(gen.encoder.parameters())
     enc_ids = {id(p) for p in encoder}
     decoder = [p for p in gen.parameters() if id(p) not in enc_ids]

@@ -35,6 +35,7 @@ class TrainSpec:
     max_flow_px: float = 6.0  # amplitude of the random flows for the temporal loss
     sample_every: int = 200  # write a PNG sample grid every N steps
     checkpoint_every: int = 100  # save resumable state every N steps
+    snapshot_every: int = 0  # also keep fp16 generator weights every N steps in run_dir/snapshots (0 = off), to pick from
     chroma_gain: float = 1.0  # colorize: a/b scale written into the exported weights (training runs at 1)
 
 
