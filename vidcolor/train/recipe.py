@@ -197,6 +197,9 @@ def validate(r: Recipe) -> None:
     if r.loss.temporal_video > 0 and not r.data.video_frames:
         raise RecipeError("loss.temporal_video needs data.video_frames (folders of consecutive frames)")
     if r.init is not None and not r.init.is_file():
-        raise RecipeError(f"init weights not found: {r.init}")
+        raise RecipeError(
+            f"init weights not found: {r.init}",
+            "train the recipe that writes them first (train/natural.toml before train/natural_refine.toml)",
+        )
     if r.output.suffix != ".safetensors":
         raise RecipeError(f"output must end in .safetensors, got {r.output.name}")
