@@ -176,7 +176,7 @@ def test_eval_wiring_and_json(tmp_path, monkeypatch):
     assert calls == [((tmp_path / "o.mp4", tmp_path / "s.mp4", None), {})]
     assert json.loads(result.output) == {"frames": 3, "warping_error": 0.25}
     result = invoke("eval", tmp_path / "o.mp4", "--reference", tmp_path / "r.mp4")
-    assert calls[1] == ((tmp_path / "o.mp4", None, tmp_path / "r.mp4"), {}) and "warping_error" in result.output
+    assert calls[1] == ((tmp_path / "o.mp4", None, tmp_path / "r.mp4"), {}) and "warping error" in result.output
 
 
 def test_build_engine_wiring(tmp_path, monkeypatch):

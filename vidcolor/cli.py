@@ -180,8 +180,22 @@ def evaluate(
             return
         table = Table(box=None, show_header=False)
         for name, value in scores.items():
-            table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+            label, note = EVAL_LABELS.get(name, (name, ""))
+            table.add_row(label, f"{value:.4g}" if isinstance(value, float) else str(value), note)
         out.print(table)
+
+
+# `vidcolor eval` table rows: score key -> (label, how to read it); --json keeps the keys.
+EVAL_LABELS = {
+    "frames": ("frames", ""),
+    "warping_error": ("warping error", "flicker, lower = steadier (Lai et al. 2018)"),
+    "color_warping_error": ("colour warping error", "flicker of the added colour alone; 0 for grey"),
+    "colorfulness": ("colourfulness", "Hasler & Süsstrunk; grey = 0, photos ~40"),
+    "psnr": ("PSNR vs reference", "dB, higher = closer"),
+    "ssim": ("SSIM vs reference", "1 = identical"),
+    "ciede2000": ("CIEDE2000 vs reference", "colour difference, lower = closer"),
+    "reference_colorfulness": ("reference colourfulness", ""),
+}
 
 
 def parse_size(text: str) -> tuple[int, int]:
