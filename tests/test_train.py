@@ -109,6 +109,7 @@ def test_resume_without_state_is_clear(tmp_path):
         (lambda s: s.replace("w.safetensors", "w.pt"), "must end in .safetensors"),
         (lambda s: s.replace("[train]", "[train]\nchroma_gain = 2.5"), "chroma_gain must be in"),
         (lambda s: s + "\n[loss]\ncolor_beta = 0", "color_beta must be positive"),
+        (lambda s: s.replace("[train]", "[train]\nsnapshot_every = -1"), "snapshot_every must be"),
     ],
 )
 def test_bad_recipe_values(tmp_path, edit, message):
@@ -210,7 +211,7 @@ def test_video_pairs_know_the_motion_and_a_steady_model_scores_zero(tmp_path):
     from vidcolor.train.data import load_video_pairs
     from vidcolor.train.losses import video_temporal_loss
 
-    pairs = load_video_pairs([_shot(tmp_path / "shot", dx=2)], short_side=64, min_size=32)
+    pairs = load_video_pairs([_shot(tmp_path / "shot", dx=2)], short_side=64)
     assert len(pairs) == 4
     prev, nxt, flow, trust = pairs.batch(0, 0, 3, 32)
     assert prev.shape == nxt.shape == trust.shape == (3, 1, 32, 32) and flow.shape == (3, 2, 32, 32)
@@ -239,6 +240,9 @@ def test_temporal_video_loss_in_a_tiny_run_and_its_recipe_errors(tmp_path):
     cv2.imwrite(str(tmp_path / "one" / "0.png"), np.zeros((64, 96, 3), np.uint8))
     path.write_text(text.replace(str(shot), str(tmp_path / "one")))
     with pytest.raises(RecipeError, match="at least 2 consecutive frames"):
+        train_from_recipe(path, {}, resume=False, quiet=True)
+    path.write_text(text.replace(str(shot), str(tmp_path / "gone")))
+    with pytest.raises(RecipeError, match="data folder not found"):
         train_from_recipe(path, {}, resume=False, quiet=True)
 
 

@@ -2,8 +2,9 @@
 
 Four threads with bounded queues between them, so the stages overlap and memory stays flat
 however long the film is: decode (reader thread), model (the caller's thread, which does
-nothing else), temporal step + merge (a finishing thread) and encode (writer thread). Everything the user can get wrong is checked
-by `validate` before any file is created or any model is loaded.
+nothing else), temporal step + merge (a finishing thread) and encode (writer thread).
+Everything the user can get wrong is checked by `validate` before any file is created or any
+model is loaded.
 """
 from __future__ import annotations
 

@@ -157,10 +157,11 @@ class VideoPairs:
         return prev[:, None].float() / 255, nxt[:, None].float() / 255, flow.permute(0, 3, 1, 2).float(), trust[:, None].float()
 
 
-def load_video_pairs(folders: list[Path], short_side: int, min_size: int) -> VideoPairs:
-    """Every folder is one shot of consecutive frames (sorted by name). RecipeError when a folder is
-    missing, has fewer than 2 frames, or its frames are smaller than ``min_size``."""
+def load_video_pairs(folders: list[Path], short_side: int) -> VideoPairs:
+    """Every folder is one shot of consecutive frames (sorted by name), resized to ``short_side``.
+    RecipeError when a folder is missing or has fewer than 2 frames."""
     from vidcolor.flow import load_flow
+    from vidcolor.metrics import rgb_luma
     from vidcolor.temporal import occlusion_mask
 
     flow = load_flow("medium")
@@ -172,11 +173,7 @@ def load_video_pairs(folders: list[Path], short_side: int, min_size: int) -> Vid
             raise RecipeError(f"a video_frames folder needs at least 2 consecutive frames: {folder}")
         start = len(lumas)
         for f in files:
-            rgb = read_rgb(f, short_side)
-            luma = rgb.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-            lumas.append(np.clip(luma + 0.5, 0, 255).astype(np.uint8))
-        if min(lumas[-1].shape) < min_size:
-            raise RecipeError(f"frames in {folder} are smaller than the training resolution ({min_size} px)")
+            lumas.append(np.clip(rgb_luma(read_rgb(f, short_side)) + 0.5, 0, 255).astype(np.uint8))
         for t in range(start, len(lumas) - 1):
             prev, nxt = lumas[t].astype(np.float32) / 255, lumas[t + 1].astype(np.float32) / 255
             bwd, fwd = flow.estimate(prev, nxt), flow.estimate(nxt, prev)

@@ -58,7 +58,7 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     train_set, val_set, data_id = prepare_data(recipe)
     run = new_run(recipe, device)
     if recipe.loss.temporal_video > 0:
-        run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size, recipe.train.resolution)
+        run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size)  # load_size >= resolution
     state_path = recipe.run_dir / STATE_FILE
     if resume:
         if not state_path.is_file():
@@ -170,12 +170,16 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
             color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation, w.color_beta)
         else:
             color = F.l1_loss(pred, target)
-        feats = run.features(pred)
-        with torch.no_grad():
-            target_feats = run.features(target)
-        loss = {"color": color, "perceptual": losses.perceptual_loss(feats, target_feats)}
-        if run.style_grams is not None and w.style > 0:
-            loss["style"] = losses.style_loss(feats, run.style_grams)
+        loss = {"color": color}
+        styled = run.style_grams is not None and w.style > 0
+        if w.perceptual > 0 or styled:  # the feature network is a third of a step: only when used
+            feats = run.features(pred)
+            if w.perceptual > 0:
+                with torch.no_grad():
+                    target_feats = run.features(target)
+                loss["perceptual"] = losses.perceptual_loss(feats, target_feats)
+            if styled:
+                loss["style"] = losses.style_loss(feats, run.style_grams)
         if w.temporal > 0:
             loss["temporal"] = temporal_term(run, luma, out, mode)
         if run.video is not None:

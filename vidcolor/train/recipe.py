@@ -182,6 +182,8 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"data.val_fraction must be in [0, 1), got {r.data.val_fraction}")
     if any(v < 0 for v in asdict(r.loss).values()):
         raise RecipeError("loss weights must be >= 0")
+    if t.snapshot_every < 0:
+        raise RecipeError(f"train.snapshot_every must be 0 (off) or a number of steps, got {t.snapshot_every}")
     if r.loss.color_beta <= 0:
         raise RecipeError(f"loss.color_beta must be positive, got {r.loss.color_beta}")
     if not 0 < t.chroma_gain <= 2:
