@@ -26,11 +26,11 @@ def luma_pattern(index: int, width: int, height: int, bit_depth: int = 8) -> np.
     return y.astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
-def _video_frame(index: int, width: int, height: int, pix_fmt: str) -> av.VideoFrame:
+def _video_frame(index: int, width: int, height: int, pix_fmt: str, picture=luma_pattern) -> av.VideoFrame:
     fmt = av.VideoFormat(pix_fmt)
     bits = fmt.components[0].bits
     frame = av.VideoFrame(width, height, pix_fmt)
-    planes = [luma_pattern(index, width, height, bits)]
+    planes = [picture(index, width, height, bits)]
     for plane in frame.planes[1:]:  # neutral grey chroma with a little colour
         planes.append(np.full((plane.height, plane.width), (128 + index % 7) << (bits - 8), planes[0].dtype))
     for plane, values in zip(frame.planes, planes, strict=True):
@@ -79,12 +79,14 @@ def make_clip(
     audio_metadata: list[dict[str, str]] | None = None,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
+    picture=luma_pattern,
 ) -> Path:
     """Write a synthetic clip with PyAV; the container follows the extension of ``path``.
 
     ``pts`` (in ``time_base`` units) makes a variable-frame-rate clip; ``rotation`` sets the
     display matrix (counter-clockwise degrees); ``audio_tracks`` adds that many AAC sine tracks;
-    ``options`` go to the encoder, ``container_options`` to the muxer.
+    ``options`` go to the encoder, ``container_options`` to the muxer. ``picture(index, width,
+    height, bit_depth)`` draws each frame's luma (default ``luma_pattern``).
     """
     rate = Fraction(rate)
     time_base = time_base or 1 / rate
@@ -112,7 +114,7 @@ def make_clip(
             a.metadata.update((audio_metadata or [{}] * audio_tracks)[i])
             audio.append(a)
         for i, p in enumerate(pts):
-            frame = _video_frame(i, width, height, pix_fmt)
+            frame = _video_frame(i, width, height, pix_fmt, picture)
             frame.pts, frame.time_base = p, time_base
             for packet in stream.encode(frame):
                 out.mux(packet)

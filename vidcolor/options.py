@@ -45,6 +45,7 @@ class RunOptions:
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     weights: Path | None = None  # a checkpoint instead of the shipped weights
     engine_dir: Path | None = None  # where compiled engines are cached
+    black_borders: bool = True  # keep letterbox/pillarbox bars black in every style (decided per shot)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from vidcolor.backends.base import default_threads
+from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.options import RunOptions
@@ -76,10 +77,16 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
         writer = stack.enter_context(VideoWriter(options.output, info, fmt, options.encode))
         advance = stack.enter_context(progress_bar(info.frame_count, options.quiet))
 
+        borders = BorderTracker(black_threshold(info.bit_depth, info.full_range)) if options.black_borders else None
+
         def finish(frame, luma: np.ndarray, output: np.ndarray) -> None:
             if stabilizer is not None:
                 output = stabilizer(luma, output)
-            writer.write(*merge(frame.y, luma, output, fmt, info.bit_depth), frame.pts)
+            planes = merge(frame.y, luma, output, fmt, info.bit_depth)
+            if borders is not None:  # per shot, so the bars' edge cannot flicker
+                source_y = convert_depth(frame.y, info.bit_depth, fmt.bit_depth)
+                planes = keep_border_black(planes, source_y, borders(frame.y, luma), fmt.bit_depth)
+            writer.write(*planes, frame.pts)
             advance()
 
         finisher = stack.enter_context(Worker(finish, name="vidcolor-merge"))
