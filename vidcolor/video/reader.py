@@ -72,6 +72,7 @@ class VideoInfo:
 class LumaFrame:
     y: np.ndarray  # (H, W) uint8 or uint16 code values at VideoInfo.bit_depth, rotation applied
     pts: int  # presentation time in VideoInfo.time_base units
+    key: bool = False  # the decoder marked it a key frame (a point a seek can land on)
 
 
 def probe(path: Path) -> VideoInfo:
@@ -194,15 +195,22 @@ class LumaReader:
     Usage: ``with LumaReader(info) as reader: for frame in reader: ...``. At most
     ``queue_size`` frames wait in memory. After iteration, ``decoded`` and ``skipped`` say how
     many frames came out and how many were lost to damage (an estimate when the header has no
-    frame count).
+    frame count); ``repaired`` counts frames whose pts was missing or out of order and was made up.
+
+    ``window=(first_pts, end_pts)`` yields only the frames with first_pts <= pts < end_pts (end
+    None: to the end): the reader seeks to the key frame at or before first_pts and decodes
+    forward from there, so the frames are exactly those a full decode gives (for inputs whose
+    pts need no repair). ``skipped`` is not estimated for a window.
     """
 
     _END = object()
 
-    def __init__(self, info: VideoInfo, queue_size: int = 8) -> None:
+    def __init__(self, info: VideoInfo, queue_size: int = 8, window: tuple[int, int | None] | None = None) -> None:
         self.info = info
+        self.window = window
         self.decoded = 0
         self.skipped = 0
+        self.repaired = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vidcolor-decode", daemon=True)
@@ -241,7 +249,8 @@ class LumaReader:
     def _run(self) -> None:
         try:
             errors, last_pts = self._decode()
-            self.skipped = _skipped(self.info, self.decoded, errors, last_pts)
+            if self.window is None:
+                self.skipped = _skipped(self.info, self.decoded, errors, last_pts)
             if self.decoded == 0:
                 raise InputError(f"no decodable video frame in {self.info.path}", "the file is empty or damaged")
         except BaseException as e:  # handed to the consumer, which re-raises it
@@ -254,9 +263,12 @@ class LumaReader:
         errors = 0
         last_pts: int | None = None
         step = _pts_step(self.info)
+        first, end = self.window or (None, None)
         with av.open(str(self.info.path)) as container:
             stream = container.streams[self.info.stream_index]
             stream.thread_type = "AUTO"
+            if first is not None:
+                container.seek(first, stream=stream, backward=True, any_frame=False)
             packets = container.demux(stream)
             while not self._stop.is_set():
                 try:
@@ -274,8 +286,13 @@ class LumaReader:
                     pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
                     if last_pts is not None and pts <= last_pts:  # encoders need strictly rising pts
                         pts = last_pts + 1
+                    self.repaired += pts != frame.pts
                     last_pts = pts
-                    if not self._put(LumaFrame(luma_plane(frame, self.info.rotation), pts)):
+                    if first is not None and pts < first:  # decoded from the key frame on, not wanted
+                        continue
+                    if end is not None and pts >= end:
+                        return errors, last_pts
+                    if not self._put(LumaFrame(luma_plane(frame, self.info.rotation), pts, bool(frame.key_frame))):
                         return errors, last_pts
                     self.decoded += 1
         return errors, last_pts

@@ -15,6 +15,7 @@ import os
 import queue
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +24,11 @@ import av
 import numpy as np
 
 from vidcolor.errors import CodecError, OutputError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 from vidcolor.options import EncodeOptions
 from vidcolor.video.reader import VideoInfo
 
@@ -134,21 +140,73 @@ def temporary_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
 
 
+class TemporaryClaim:
+    """Create ``path`` (which must not exist) and hold an exclusive lock on it until ``release``.
+
+    The lock (flock, released by the kernel when the process dies, kill -9 included) is how a
+    later run tells a temporary file of a crashed run from one another run is still writing.
+    Where flock does not exist, files older than a day count as abandoned instead.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._file = open(self.path, "xb")  # noqa: SIM115 - held open for the lock's lifetime
+        if fcntl is not None:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self, remove: bool = False) -> None:
+        if remove:
+            self.path.unlink(missing_ok=True)
+        self._file.close()
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Delete the hidden temporary files (``.STEM.XXXXXXXX.tmpEXT``) that crashed runs left beside
+    ``target``; files a live run holds are left alone. Returns the paths removed."""
+    target = Path(target)
+    removed = []
+    for path in target.parent.glob(f".{glob_escape(target.stem)}.????????.tmp{glob_escape(target.suffix)}"):
+        if _abandoned(path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _abandoned(path: Path) -> bool:
+    """True when no process holds ``path``'s lock (see TemporaryClaim)."""
+    if fcntl is None:
+        return time.time() - path.stat().st_mtime > 86400
+    try:
+        with open(path, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+    except BlockingIOError:
+        return False
+    except OSError:  # vanished or unreadable: not ours to delete
+        return False
+
+
 class VideoWriter:
     """Encode frames in a background thread into a temporary file, renamed to ``path`` on success.
 
     ``with VideoWriter(path, info, fmt, encode) as w: w.write(y, cb, cr, pts)``. ``write``
     queues at most ``queue_size`` frames; an encoder failure is raised from the next ``write``
     or from the ``with`` block's end. ``warnings`` lists streams that could not be copied.
+    ``copy_streams=False`` writes the video alone, without the input's metadata (a segment).
     """
 
     _END = object()
 
-    def __init__(self, path: Path, info: VideoInfo, fmt: PlaneFormat, encode: EncodeOptions, queue_size: int = 8) -> None:
+    def __init__(self, path: Path, info: VideoInfo, fmt: PlaneFormat, encode: EncodeOptions, queue_size: int = 8, copy_streams: bool = True) -> None:
         self.path = Path(path)
         self.info = info
         self.fmt = fmt
         self.encode = encode
+        self.copy_streams = copy_streams
         self.frames_written = 0
         self.warnings: list[str] = []
         self.temp_path = temporary_path(self.path)
@@ -180,6 +238,7 @@ class VideoWriter:
                     raise self._error
                 self._close()
                 os.replace(self.temp_path, self.path)
+                self._claim.release()
             except BaseException:
                 self._abort()
                 raise
@@ -216,21 +275,20 @@ class VideoWriter:
             self._close()
         except Exception:  # the file is being thrown away; a broken container does not matter
             pass
-        self.temp_path.unlink(missing_ok=True)
+        claim = self.__dict__.pop("_claim", None)
+        if claim is not None:
+            claim.release(remove=True)
 
     # -------------------------------------------------------------- container set-up
 
     def _open(self) -> None:
-        try:
-            self._out = av.open(str(self.temp_path), "w", format=container_format(self.path))
-        except (OSError, av.FFmpegError) as e:
-            raise OutputError(f"cannot create {self.temp_path}: {getattr(e, 'strerror', None) or e}", "check the output folder's permissions and free space") from None
+        self._claim, self._out = open_output(self.temp_path, container_format(self.path))
         self._in = av.open(str(self.info.path))
-        self._out.metadata.update(_copyable(self._in.metadata))
         self._video = self._add_video_stream()
-        self._copied = self._add_copied_streams()
-        self._packets = self._in.demux(list(self._copied)) if self._copied else iter(())
-        self._pending: av.Packet | None = None
+        if self.copy_streams:
+            self._out.metadata.update(_copyable(self._in.metadata))
+        self._copier = StreamCopier(self._in, self._out, self.info.stream_index, self.path.suffix, self.copy_streams)
+        self.warnings.extend(self._copier.warnings)
 
     def _add_video_stream(self) -> av.video.stream.VideoStream:
         info, fmt, encode = self.info, self.fmt, self.encode
@@ -251,31 +309,6 @@ class VideoWriter:
         stream.metadata.update(_copyable(in_stream.metadata))
         return stream
 
-    def _add_copied_streams(self) -> dict[av.stream.Stream, av.stream.Stream]:
-        """Output stream for every non-video input stream the container can hold (in -> out)."""
-        copied = {}
-        supported = self._out.supported_codecs
-        for stream in self._in.streams:
-            if stream.type == "video" or stream.type == "attachment":
-                continue  # only the first video stream is colourized; further ones are dropped
-            codec = stream.codec_context.codec if stream.codec_context else None
-            name = codec.canonical_name if codec else None  # e.g. "subrip", whose decoder is "srt"
-            if name is None or (name not in supported and codec.name not in supported):
-                self.warnings.append(f"stream #{stream.index} ({stream.type}, {name}) cannot go in a {self.path.suffix} file: dropped")
-                continue
-            try:
-                out = self._out.add_stream_from_template(stream)
-            except (av.FFmpegError, ValueError) as e:
-                self.warnings.append(f"stream #{stream.index} ({stream.type}, {name}) not copied: {e}")
-                continue
-            out.metadata.update(_copyable(stream.metadata))
-            out.disposition = stream.disposition
-            copied[stream] = out
-        for stream in self._in.streams.video:
-            if stream.index != self.info.stream_index:
-                self.warnings.append(f"video stream #{stream.index} is not processed: dropped")
-        return copied
-
     def _close(self) -> None:
         for name in ("_out", "_in"):
             container = self.__dict__.pop(name, None)
@@ -294,7 +327,7 @@ class VideoWriter:
                     break
                 self._encode(self._frame(*item))
             self._encode(None)
-            self._copy_packets_until(None)
+            self._copier.copy_until(None)
         except BaseException as e:
             self._error = e
 
@@ -318,12 +351,52 @@ class VideoWriter:
         except av.FFmpegError as e:
             raise CodecError(f"{self.encode.codec} refused the video: {e}", "try --pix-fmt yuv420p or another --codec") from None
         for packet in packets:
-            self._copy_packets_until(float(packet.dts * packet.time_base) if packet.dts is not None else None)
+            self._copier.copy_until(float(packet.dts * packet.time_base) if packet.dts is not None else None)
             self._out.mux(packet)
         if frame is not None:
             self.frames_written += 1
 
-    def _copy_packets_until(self, seconds: float | None) -> None:
+class StreamCopier:
+    """Copies the input's non-video streams into an output container, packet for packet.
+
+    Construction adds one output stream per input stream the container can hold (``warnings``
+    names the ones dropped); ``copy_until(seconds)`` then muxes their packets up to that time, so
+    they interleave with the video the caller muxes. ``copy=False``: nothing is copied.
+    """
+
+    def __init__(self, source: av.container.InputContainer, out: av.container.OutputContainer, video_index: int, suffix: str, copy: bool = True) -> None:
+        self.warnings: list[str] = []
+        self._copied = self._add_streams(source, out, video_index, suffix) if copy else {}
+        self._packets = source.demux(list(self._copied)) if self._copied else iter(())
+        self._pending: av.Packet | None = None
+        self._out = out
+
+    def _add_streams(self, source, out, video_index: int, suffix: str) -> dict[av.stream.Stream, av.stream.Stream]:
+        """Output stream for every non-video input stream the container can hold (in -> out)."""
+        copied = {}
+        supported = out.supported_codecs
+        for stream in source.streams:
+            if stream.type == "video" or stream.type == "attachment":
+                continue  # only the first video stream is colourized; further ones are dropped
+            codec = stream.codec_context.codec if stream.codec_context else None
+            name = codec.canonical_name if codec else None  # e.g. "subrip", whose decoder is "srt"
+            if name is None or (name not in supported and codec.name not in supported):
+                self.warnings.append(f"stream #{stream.index} ({stream.type}, {name}) cannot go in a {suffix} file: dropped")
+                continue
+            try:
+                copy = out.add_stream_from_template(stream)
+            except (av.FFmpegError, ValueError) as e:
+                self.warnings.append(f"stream #{stream.index} ({stream.type}, {name}) not copied: {e}")
+                continue
+            copy.metadata.update(_copyable(stream.metadata))
+            copy.disposition = stream.disposition
+            copied[stream] = copy
+        for stream in source.streams.video:
+            if stream.index != video_index:
+                self.warnings.append(f"video stream #{stream.index} is not processed: dropped")
+        return copied
+
+    def copy_until(self, seconds: float | None) -> None:
         """Mux the copied streams' packets up to ``seconds`` (all of them when None)."""
         while True:
             if self._pending is None:
@@ -339,6 +412,19 @@ class VideoWriter:
             packet.stream = self._copied[packet.stream]
             self._out.mux(packet)
             self._pending = None
+
+
+def open_output(path: Path, muxer: str) -> tuple[TemporaryClaim, av.container.OutputContainer]:
+    """Claim the temporary ``path`` and open a muxer on it; OutputError when it cannot be created."""
+    try:
+        claim = TemporaryClaim(path)
+    except OSError as e:
+        raise OutputError(f"cannot create {path}: {e.strerror or e}", "check the output folder's permissions and free space") from None
+    try:
+        return claim, av.open(str(path), "w", format=muxer)
+    except (OSError, av.FFmpegError) as e:
+        claim.release(remove=True)
+        raise OutputError(f"cannot create {path}: {getattr(e, 'strerror', None) or e}", "check the output folder's permissions and free space") from None
 
 
 class _Aborted(Exception):
@@ -374,3 +460,54 @@ def _encoder_options(stream: av.video.stream.VideoStream, encode: EncodeOptions)
     if stream.codec_context.name == "libx265":
         options["x265-params"] = "log-level=error"
     return options
+
+
+def segment_suffix(codec: str) -> str:
+    """Container for a segment file: .mov keeps the exact time base and negative dts (B-frames)
+    through an edit list, so its packets join back unchanged; .mkv for codecs mov cannot hold
+    (e.g. ffv1, intra-only: no negative dts, and Matroska's 1 ms clock is what the output has anyway)."""
+    with av.open(io.BytesIO(), "w", format="mov") as probe_container:
+        return ".mov" if av.Codec(codec, "w").name in probe_container.supported_codecs else ".mkv"
+
+
+def join_segments(path: Path, info: VideoInfo, parts: list[Path]) -> list[str]:
+    """Write ``path`` from the video packets of ``parts`` (segment files, in order, by stream
+    copy) and the input's other streams, muxed once, packet for packet. Same safety as
+    VideoWriter: a hidden temporary file renamed at the end. Returns warnings (dropped streams).
+
+    Every part must hold the same codec parameters (the encoder's extradata): a joined stream
+    has one set. Raises OutputError when the target cannot be written.
+    """
+    path = Path(path)
+    temp = temporary_path(path)
+    claim, out = open_output(temp, container_format(path))
+    try:
+        with out, av.open(str(info.path)) as source, av.open(str(parts[0])) as first:
+            out.metadata.update(_copyable(source.metadata))
+            template = first.streams.video[0]
+            video = out.add_stream_from_template(template)
+            video.time_base = info.time_base
+            video.metadata.update(_copyable(source.streams[info.stream_index].metadata))
+            copier = StreamCopier(source, out, info.stream_index, path.suffix)
+            for part in parts:
+                _copy_video_packets(part, bytes(template.codec_context.extradata or b""), video, copier, out)
+            copier.copy_until(None)
+        os.replace(temp, path)
+    except BaseException:
+        claim.release(remove=True)
+        raise
+    claim.release()
+    return copier.warnings
+
+
+def _copy_video_packets(part: Path, extradata: bytes, video: av.stream.Stream, copier: StreamCopier, out: av.container.OutputContainer) -> None:
+    with av.open(str(part)) as container:
+        stream = container.streams.video[0]
+        if bytes(stream.codec_context.extradata or b"") != extradata:
+            raise CodecError(f"segment {part.name} was encoded with other codec parameters than the first", "run again with --no-resume")
+        for packet in container.demux(stream):
+            if packet.dts is None:
+                continue
+            copier.copy_until(float(packet.dts * packet.time_base))
+            packet.stream = video
+            out.mux(packet)
