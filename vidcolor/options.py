@@ -31,6 +31,23 @@ class EncodeOptions:
 
 
 @dataclass(frozen=True)
+class SegmentOptions:
+    """How a long film is cut into segments that are encoded, resumed and run in parallel on their own."""
+
+    target_frames: int = 1800  # a segment ends at the first scene cut past half this length (1800: 75 s at 24 fps)
+    warmup_frames: int | None = None  # frames before a segment fed to the temporal step only; None: until the past's weight is under 1%
+
+    def __post_init__(self) -> None:
+        if self.target_frames < 2:
+            raise ValueError(f"segments need at least 2 frames, got {self.target_frames}")
+
+    @property
+    def max_frames(self) -> int:
+        """Longest segment: without a scene cut, one is cut here (at a key frame when there is one)."""
+        return 2 * self.target_frames
+
+
+@dataclass(frozen=True)
 class RunOptions:
     input: Path  # the video to colourize; never modified
     output: Path  # final path; written via a temporary file beside it
@@ -45,6 +62,11 @@ class RunOptions:
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     weights: Path | None = None  # a checkpoint instead of the shipped weights
     engine_dir: Path | None = None  # where compiled engines are cached
+    segments: SegmentOptions = field(default_factory=SegmentOptions)  # films longer than max_frames are cut
+    resume: bool = True  # continue from the finished segments of an interrupted run of the same settings
+    keep_work: bool = False  # keep the work folder (the segment files) after success
+    workers: int = 1  # segments processed at once, each in its own process
+    ray: str | None = None  # address of a Ray cluster ("auto", "host:port") to run the segments on
     black_borders: bool = True  # keep letterbox/pillarbox bars black in every style (decided per shot)
 
 

@@ -27,7 +27,7 @@ from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.options import RunOptions
 from vidcolor.styles import StyleSpec, get_style
 from vidcolor.video.reader import LumaReader, VideoInfo, probe
-from vidcolor.video.writer import PlaneFormat, VideoWriter, container_format, plan_output
+from vidcolor.video.writer import PlaneFormat, VideoWriter, container_format, plan_output, remove_stale_temporaries
 
 # stabilizer(model-res luma (h, w) [0,1], model output (C, h, w)) -> stabilized (C, h, w)
 Stabilizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -45,6 +45,9 @@ class RunSummary:
     size: tuple[int, int]  # (width, height) of the output frames
     model_size: tuple[int, int]  # (height, width) the model ran at
     warnings: tuple[str, ...] = ()  # things the user should know (dropped streams, skipped frames)
+    notes: tuple[str, ...] = ()  # what a resumed run kept or discarded (said at the start too)
+    segments: int = 1  # segments the film was cut into (1: one pass, no work folder)
+    kept_segments: int = 0  # segments finished by an earlier, interrupted run and kept
 
     @property
     def fps(self) -> float:
@@ -59,23 +62,57 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
     """Colourize or stylize ``options.input`` into ``options.output``; see the module docstring.
 
     ``backend`` (anything with ``infer`` (N,1,h,w) -> (N,C,h,w)) and ``stabilizer`` are built
-    from the options when not given; a given backend is not closed here.
+    from the options when not given; a given backend is not closed here. Films longer than one
+    segment go through ``vidcolor.segments`` (resumable, parallel); shorter ones in one pass.
     """
     style, info, fmt = validate(options)
+    remove_stale_temporaries(options.output)
+    from vidcolor.segments import run_segments, wants_segments
+
+    if wants_segments(options, info):
+        return run_segments(options, style, info, fmt, backend, stabilizer)
+    return run_single(options, style, info, fmt, backend, stabilizer)
+
+
+def run_single(options: RunOptions, style: StyleSpec, info: VideoInfo, fmt: PlaneFormat, backend=None, stabilizer: Stabilizer | None = None) -> RunSummary:
+    """The whole film in one pass, straight into the output (no work folder)."""
     size = model_size(info.height, info.width, options.model_height)
-    merge = merge_natural if style.mode == "colorize" else merge_stylized
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
             backend = stack.enter_context(_load_backend(options, style, size))
-        if stabilizer is None and options.temporal is not None:
-            from vidcolor.temporal import TemporalStabilizer
-
-            stabilizer = TemporalStabilizer(options.temporal)
+        if stabilizer is None:
+            stabilizer = make_stabilizer(options)
         start = time.perf_counter()
-        reader = stack.enter_context(LumaReader(info))
-        writer = stack.enter_context(VideoWriter(options.output, info, fmt, options.encode))
         advance = stack.enter_context(progress_bar(info.frame_count, options.quiet))
+        reader, writer = colorize(options, style, info, fmt, backend, stabilizer, advance)
+        seconds = time.perf_counter() - start  # the file is finished (flushed, renamed)
+    warnings = list(writer.warnings)
+    if reader.skipped:
+        warnings.insert(0, f"{reader.skipped} damaged frame(s) could not be decoded and were skipped")
+    return RunSummary(
+        input=options.input, output=options.output, style=style.name, backend=getattr(backend, "name", type(backend).__name__),
+        frames=writer.frames_written, skipped_frames=reader.skipped, seconds=seconds, size=(info.width, info.height),
+        model_size=size, warnings=tuple(warnings),
+    )
+
+
+def colorize(
+    options: RunOptions, style: StyleSpec, info: VideoInfo, fmt: PlaneFormat, backend, stabilizer: Stabilizer | None,
+    advance: Callable[[], None], target: Path | None = None, window: tuple[int, int | None] | None = None, keep_from: int | None = None,
+) -> tuple[LumaReader, VideoWriter]:
+    """One pass of the loop: decode -> model -> temporal step -> merge -> encode into ``target``.
+
+    Default: the whole input into ``options.output`` with its other streams. A segment passes
+    ``window`` (first pts, end pts; see LumaReader) and ``keep_from``: frames before that pts are
+    the warm-up, seen by the temporal step but not written; the file then holds the video alone.
+    Returns the finished reader and writer (for their counts and warnings).
+    """
+    size = model_size(info.height, info.width, options.model_height)
+    merge = merge_natural if style.mode == "colorize" else merge_stylized
+    with ExitStack() as stack:
+        reader = stack.enter_context(LumaReader(info, window=window))
+        writer = stack.enter_context(VideoWriter(target or options.output, info, fmt, options.encode, copy_streams=window is None))
 
         borders = BorderTracker(black_threshold(info.bit_depth, info.full_range)) if options.black_borders else None
 
@@ -86,6 +123,8 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
             if borders is not None:  # per shot, so the bars' edge cannot flicker
                 source_y = convert_depth(frame.y, info.bit_depth, fmt.bit_depth)
                 planes = keep_border_black(planes, source_y, borders(frame.y, luma), fmt.bit_depth)
+            if keep_from is not None and frame.pts < keep_from:
+                return  # warm-up
             writer.write(*planes, frame.pts)
             advance()
 
@@ -95,16 +134,16 @@ def run_video(options: RunOptions, backend=None, stabilizer: Stabilizer | None =
             outputs = backend.infer(lumas[:, None])
             for frame, luma, output in zip(frames, lumas, outputs, strict=True):
                 finisher.submit(frame, luma, output)
-        stack.close()  # finishes the file (flush, rename) before the clock stops
-        seconds = time.perf_counter() - start
-    warnings = list(writer.warnings)
-    if reader.skipped:
-        warnings.insert(0, f"{reader.skipped} damaged frame(s) could not be decoded and were skipped")
-    return RunSummary(
-        input=options.input, output=options.output, style=style.name, backend=getattr(backend, "name", type(backend).__name__),
-        frames=writer.frames_written, skipped_frames=reader.skipped, seconds=seconds, size=(info.width, info.height),
-        model_size=size, warnings=tuple(warnings),
-    )
+    return reader, writer
+
+
+def make_stabilizer(options: RunOptions) -> Stabilizer | None:
+    """The temporal step the options ask for (None: per-frame colour)."""
+    if options.temporal is None:
+        return None
+    from vidcolor.temporal import TemporalStabilizer
+
+    return TemporalStabilizer(options.temporal)
 
 
 def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
@@ -249,9 +288,20 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def say(text: str, quiet: bool) -> None:
+    """One line of information on stderr (what a resumed run kept, say); nothing when quiet."""
+    if not quiet:
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[cyan]{escape(text)}[/]", soft_wrap=True)
+
+
 @contextmanager
-def progress_bar(total: int, quiet: bool) -> Iterator[Callable[[], None]]:
-    """A rich bar on stderr with frames done/total, fps and ETA; yields ``advance()``. Silent when quiet."""
+def progress_bar(total: int, quiet: bool, done: int = 0) -> Iterator[Callable[[], None]]:
+    """A rich bar on stderr with frames done/total, fps and ETA; yields ``advance()``. Silent when quiet.
+
+    ``done``: frames already finished (by an earlier run); the bar starts there, the fps counts only new ones."""
     if quiet:
         yield lambda: None
         return
@@ -263,15 +313,15 @@ def progress_bar(total: int, quiet: bool) -> Iterator[Callable[[], None]]:
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("frames", total=total or None, fps="")
+        task = progress.add_task("frames", total=total or None, fps="", completed=done)
         start = time.perf_counter()
-        done = 0
+        new = 0
 
         def advance() -> None:
-            nonlocal done
-            done += 1
+            nonlocal new
+            new += 1
             elapsed = time.perf_counter() - start
-            progress.update(task, advance=1, fps=f"{done / elapsed:.1f} fps" if elapsed > 0 else "")
+            progress.update(task, advance=1, fps=f"{new / elapsed:.1f} fps" if elapsed > 0 else "")
 
         yield advance
 
