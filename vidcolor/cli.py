@@ -10,6 +10,7 @@ import json
 import platform
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.traceback import Traceback
 
 from vidcolor import __version__
 from vidcolor.errors import VidcolorError
@@ -63,18 +65,22 @@ def errors_handled(debug: bool) -> Iterator[None]:
 
 
 def default_output(source: Path, style: str) -> Path:
-    """`<stem>.<style><ext>` beside the input; containers vidcolor does not write become .mkv."""
+    """`<stem>.<style><ext>` beside the input; photos keep their format, containers vidcolor does
+    not write become .mkv."""
+    from vidcolor.image import is_image_path
     from vidcolor.video.writer import CONTAINERS
 
     ext = source.suffix.lower()
+    if is_image_path(source):
+        return source.with_name(f"{source.stem}.{style}{source.suffix}")
     keep = ext in CONTAINERS and ext not in (".webm", ".avi")  # libx264 does not go in webm; avi loses metadata
     return source.with_name(f"{source.stem}.{style}{source.suffix if keep else '.mkv'}")
 
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help="The video to colourize (never modified).")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write; default <name>.<style>.<ext> beside the input.")] = None,
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, photos or folders of them (never modified).", metavar="INPUT...", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (one input only); default <name>.<style>.<ext> beside the input.")] = None,
     style: Annotated[str, typer.Option(help="Style name; see `vidcolor styles`.")] = DEFAULT_STYLE,
     backend: Annotated[str, typer.Option(help="auto | torch | onnxruntime | tensorrt")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
@@ -90,17 +96,22 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     weights: Annotated[Optional[Path], typer.Option(help="A checkpoint to use instead of the shipped weights.")] = None,
     engine_dir: Annotated[Optional[Path], typer.Option(help="Where compiled engines are cached.")] = None,
+    vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
     debug: Debug = False,
 ) -> None:
-    """Colourize (or stylize) a video; sound, timing and metadata are kept."""
-    from vidcolor.pipeline import run_video
+    """Colourize (or stylize) videos and photos; sound, timing and metadata are kept."""
+    from vidcolor.jobs import expand_inputs, run_job, run_jobs
 
     with errors_handled(debug):
         if not 0.0 <= temporal <= 1.0:
             raise VidcolorError(f"--temporal must be between 0 and 1, got {temporal}", "use --no-temporal to switch it off")
+        if vividness is not None and not 0.0 <= vividness <= 1.0:
+            raise VidcolorError(f"--vividness must be between 0 and 1, got {vividness}", "0 gives the most likely (muted) colours, 1 the boldest")
+        if vividness is not None and style in STYLES and STYLES[style].mode != "colorize":
+            raise VidcolorError(f"--vividness is for colourizing styles; {style!r} paints its own palette", "leave --vividness out, or use --style natural")
         options = RunOptions(
-            input=input,
-            output=output or default_output(input, style),
+            input=inputs[0],
+            output=output or default_output(inputs[0], style),
             style=style,
             backend=backend,
             device=device,
@@ -112,12 +123,53 @@ def run(
             encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
             weights=weights,
             engine_dir=engine_dir,
+            vividness=vividness,
         )
-        summary = run_video(options)
-        for warning in summary.warnings:
-            err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
-        if not quiet:
-            out.print(escape(summary.line()), soft_wrap=True)
+        if len(inputs) == 1 and not inputs[0].is_dir():
+            print_summary(run_job(options), quiet)
+            return
+        if output is not None:
+            raise VidcolorError("--output names one file, so it cannot go with several inputs", "leave it out: each result goes beside its input")
+        jobs = [replace(options, input=path, output=default_output(path, style)) for path in expand_inputs(inputs)]
+        results = run_jobs(jobs, on_done=lambda result: report_job(result, quiet, debug))
+    if not quiet:
+        out.print(jobs_table(results))
+    failed = [r.exit_code for r in results if not r.ok]
+    if failed:
+        raise typer.Exit(max(failed))
+
+
+def print_summary(summary, quiet: bool) -> None:
+    """A finished job's warnings (stderr) and, unless quiet, its one-line summary."""
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    if not quiet:
+        out.print(escape(summary.line()), soft_wrap=True)
+
+
+def report_job(result, quiet: bool, debug: bool) -> None:
+    """One job of several, as it finishes: its summary, or its error (always shown)."""
+    if result.ok:
+        print_summary(result.summary, quiet)
+        return
+    if debug:
+        err.print(Traceback.from_exception(type(result.error), result.error, result.error.__traceback__))
+    message = getattr(result.error, "message", None) or f"{type(result.error).__name__}: {result.error}"
+    err.print(f"[bold red]error:[/] {escape(str(result.input))}: {escape(message)}", soft_wrap=True)
+    if getattr(result.error, "hint", None):
+        err.print(f"[dim]hint:[/] {escape(result.error.hint)}", soft_wrap=True)
+
+
+def jobs_table(results) -> Table:
+    """The batch at a glance: each input, whether it worked, where it went or why not, how long."""
+    table = Table(title=f"{sum(r.ok for r in results)} of {len(results)} done", title_justify="left")
+    for column in ("input", "", "result", "time"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        status = "[green]done[/]" if r.ok else "[red]failed[/]"
+        detail = str(r.output) if r.ok else getattr(r.error, "message", None) or f"{type(r.error).__name__}: {r.error}"
+        table.add_row(escape(str(r.input)), status, escape(detail), f"{r.seconds:.1f} s")
+    return table
 
 
 @app.command()

@@ -27,7 +27,7 @@ from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.options import RunOptions
 from vidcolor.styles import StyleSpec, get_style
 from vidcolor.video.reader import LumaReader, VideoInfo, probe
-from vidcolor.video.writer import PlaneFormat, VideoWriter, container_format, plan_output, remove_stale_temporaries
+from vidcolor.video.writer import PlaneFormat, VideoWriter, plan_output, remove_stale_temporaries
 
 # stabilizer(model-res luma (h, w) [0,1], model output (C, h, w)) -> stabilized (C, h, w)
 Stabilizer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -162,7 +162,10 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
 
 
 def check_output_path(target: Path, overwrite: bool) -> None:
-    """OutputError unless ``target`` can be written: folder exists and is writable, not a folder itself."""
+    """OutputError unless ``target`` can be written: folder exists and is writable, not a folder itself.
+
+    Whether its extension names a container or image format is for the writer's plan to say
+    (video.writer.plan_output, image.plan_image_output)."""
     folder = target.parent
     if target.is_dir():
         raise OutputError(f"the output is a folder: {target}", "give a file name, e.g. film.natural.mp4")
@@ -170,7 +173,6 @@ def check_output_path(target: Path, overwrite: bool) -> None:
         raise OutputError(f"output already exists: {target}", "pass --overwrite to replace it, or choose another --output")
     if not folder.is_dir():
         raise OutputError(f"output folder does not exist: {folder}", "create it first, or choose another --output")
-    container_format(target)
     try:  # os.access is not enough: root, read-only mounts and ACLs each say otherwise
         with tempfile.TemporaryFile(dir=folder, prefix=".vidcolor-check-"):
             pass
