@@ -173,8 +173,23 @@ def jobs_table(results) -> Table:
 
 
 @app.command()
-def styles() -> None:
-    """List the styles vidcolor ships."""
+def styles(
+    sheet: Annotated[Optional[Path], typer.Option(help="Write a PNG of one frame in every available style, labelled.")] = None,
+    frame: Annotated[Optional[Path], typer.Option(help="The film (or photo) the sheet shows; default: a sample film.", metavar="FILM")] = None,
+    at: Annotated[Optional[float], typer.Option(help="Seconds into the film of the sheet's frame; default: the middle.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Show the styles of this checkpoint instead of the shipped ones.")] = None,
+    debug: Debug = False,
+) -> None:
+    """List the styles vidcolor ships; --sheet shows one frame in each."""
+    if sheet is not None:
+        with errors_handled(debug):
+            from vidcolor.gallery import style_sheet
+
+            out.print(escape(str(style_sheet(sheet, frame, at, weights=weights))), soft_wrap=True)
+        return
+    if frame is not None or at is not None:
+        err.print("[bold red]error:[/] --frame and --at choose the frame of a --sheet")
+        raise typer.Exit(1)
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("style", "mode", "description"):
         table.add_column(column)
