@@ -152,8 +152,8 @@ def read_image(path: Path) -> Picture:
         image = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(f"not an image vidcolor can read: {path}", "give a JPEG, PNG, TIFF or WebP file") from None
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}", "check that the file is a complete image") from None
+    except OSError as e:  # Pillow knew the format, then the data ran out or made no sense
+        raise InputError(f"damaged or truncated image: {path} ({e.strerror or e})", "check that the file is complete") from None
     with image:
         if image.format not in _READABLE:
             raise InputError(f"{image.format} images are not supported: {path}", "convert it to PNG or TIFF first")
