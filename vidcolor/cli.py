@@ -173,6 +173,38 @@ def jobs_table(results) -> Table:
 
 
 @app.command()
+def preview(
+    film: Annotated[Path, typer.Argument(help="The film to preview (never modified).", show_default=False)],
+    styles: Annotated[Optional[str], typer.Option("--styles", help="Comma-separated styles, e.g. natural,ukiyoe; default: all.")] = None,
+    frames: Annotated[int, typer.Option(help="Moments of the film, evenly spread.")] = 6,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The PNG to write; default <name>.preview.png beside the film.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | torch | onnxruntime | tensorrt (torch: nothing to compile for a few frames).")] = "torch",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_height: Annotated[int, typer.Option(help="Model input height in px (multiple of 32).")] = 256,
+    weights: Annotated[Optional[Path], typer.Option(help="A checkpoint to use instead of the shipped weights.")] = None,
+    engine_dir: Annotated[Optional[Path], typer.Option(help="Where compiled engines are cached.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
+    debug: Debug = False,
+) -> None:
+    """A few frames spread across a film, in every style, on one labelled PNG: seconds, not hours."""
+    with errors_handled(debug):
+        from vidcolor.preview import PreviewOptions
+        from vidcolor.preview import preview as make_preview
+
+        names = tuple(name.strip() for name in styles.split(",") if name.strip()) if styles is not None else None
+        if names == ():
+            raise VidcolorError("--styles is empty", "give style names separated by commas, e.g. natural,ukiyoe")
+        summary = make_preview(PreviewOptions(
+            input=film, output=output or film.with_name(f"{film.stem}.preview.png"), styles=names, frames=frames,
+            backend=backend, device=device, model_height=model_height, weights=weights, engine_dir=engine_dir,
+            overwrite=overwrite,
+        ))
+        if not quiet:
+            out.print(escape(summary.line()), soft_wrap=True)
+
+
+@app.command()
 def styles(
     sheet: Annotated[Optional[Path], typer.Option(help="Write a PNG of one frame in every available style, labelled.")] = None,
     frame: Annotated[Optional[Path], typer.Option(help="The film (or photo) the sheet shows; default: a sample film.", metavar="FILM")] = None,
