@@ -42,3 +42,7 @@ class BackendError(VidcolorError):
 
 class CodecError(VidcolorError):
     """An output codec or pixel format this FFmpeg build cannot encode."""
+
+
+class ClusterError(VidcolorError):
+    """Ray is not installed, the cluster cannot be reached, or a node cannot see the input."""

@@ -199,9 +199,10 @@ def segment_job(options: RunOptions, info: VideoInfo, fmt: PlaneFormat, segment:
     key = (options.backend, options.style, options.device, options.weights, options.engine_dir, options.batch, size)
     if key not in _WORKER_BACKEND:
         _WORKER_BACKEND.clear()
-        _WORKER_BACKEND[key] = _load_backend(options, style, size).__enter__()  # lives as long as the process
+        loaded = _load_backend(options, style, size)  # kept with the backend: dropping it would close the backend
+        _WORKER_BACKEND[key] = (loaded, loaded.__enter__())
     options = dataclasses.replace(options, encode=dataclasses.replace(options.encode, threads=options.encode.threads or threads))
-    return encode_segment(options, style, info, fmt, segment, target, _WORKER_BACKEND[key], make_stabilizer(options))
+    return encode_segment(options, style, info, fmt, segment, target, _WORKER_BACKEND[key][1], make_stabilizer(options))
 
 
 def thread_budget(workers: int) -> int:
