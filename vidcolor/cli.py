@@ -96,6 +96,10 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     weights: Annotated[Optional[Path], typer.Option(help="A checkpoint to use instead of the shipped weights.")] = None,
     engine_dir: Annotated[Optional[Path], typer.Option(help="Where compiled engines are cached.")] = None,
+    workers: Annotated[int, typer.Option(help="Segments of a long film processed at once, each in its own process.")] = 1,
+    ray: Annotated[Optional[str], typer.Option(help="Run a long film's segments on a Ray cluster: its address, or auto.")] = None,
+    no_resume: Annotated[bool, typer.Option("--no-resume", help="Start afresh, discarding what an interrupted run finished.")] = False,
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the segment files of a long film after success.")] = False,
     vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
     debug: Debug = False,
 ) -> None:
@@ -124,6 +128,10 @@ def run(
             weights=weights,
             engine_dir=engine_dir,
             vividness=vividness,
+            workers=workers,
+            ray=ray,
+            resume=not no_resume,
+            keep_work=keep_work,
         )
         if len(inputs) == 1 and not inputs[0].is_dir():
             print_summary(run_job(options), quiet)
