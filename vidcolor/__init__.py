@@ -19,6 +19,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "run_video": "vidcolor.pipeline",
     "RunSummary": "vidcolor.pipeline",
+    "run_image": "vidcolor.image",
+    "ImageSummary": "vidcolor.image",
     "probe": "vidcolor.video.reader",
     "load_backend": "vidcolor.backends",
     "available_backends": "vidcolor.backends",
