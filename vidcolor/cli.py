@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.traceback import Traceback
 
 from vidcolor import __version__
+from vidcolor.blend import blend_label, parse_blend, resolve_style
 from vidcolor.errors import VidcolorError
 from vidcolor.options import EncodeOptions, EngineSpec, RunOptions, TemporalOptions
 from vidcolor.styles import DEFAULT_STYLE, STYLES
@@ -70,6 +71,7 @@ def default_output(source: Path, style: str) -> Path:
     from vidcolor.image import is_image_path
     from vidcolor.video.writer import CONTAINERS
 
+    style = blend_label(parse_blend(style))  # ukiyoe:0.6,scream:0.4 -> ukiyoe60-scream40
     ext = source.suffix.lower()
     if is_image_path(source):
         return source.with_name(f"{source.stem}.{style}{source.suffix}")
@@ -107,6 +109,7 @@ def run(
     from vidcolor.jobs import expand_inputs, run_job, run_jobs
 
     with errors_handled(debug):
+        style = resolve_style(style, weights).name  # "ukiyoe:1" -> "ukiyoe"; a blend's names and weights checked
         if not 0.0 <= temporal <= 1.0:
             raise VidcolorError(f"--temporal must be between 0 and 1, got {temporal}", "use --no-temporal to switch it off")
         if vividness is not None and not 0.0 <= vividness <= 1.0:

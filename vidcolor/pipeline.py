@@ -25,7 +25,8 @@ from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.options import RunOptions
-from vidcolor.styles import StyleSpec, get_style
+from vidcolor.blend import resolve_style
+from vidcolor.styles import StyleSpec
 from vidcolor.video.reader import LumaReader, VideoInfo, probe
 from vidcolor.video.writer import PlaneFormat, VideoWriter, plan_output, remove_stale_temporaries
 
@@ -148,7 +149,7 @@ def make_stabilizer(options: RunOptions) -> Stabilizer | None:
 
 def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
     """Check everything the user chose; raises a VidcolorError naming the problem. Creates nothing."""
-    style = get_style(options.style)
+    style = resolve_style(options.style, options.weights)  # a style, or a blend of styles of one generator
     if options.model_height <= 0 or options.model_height % 32:
         raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
     if options.batch < 1:

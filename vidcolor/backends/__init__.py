@@ -13,7 +13,7 @@ import torch
 
 from vidcolor.backends.base import Backend, StaticShapeBackend, check_shape
 from vidcolor.errors import BackendError
-from vidcolor.styles import get_style
+from vidcolor.blend import require_single_style
 
 __all__ = ["BACKENDS", "Backend", "StaticShapeBackend", "available_backends", "load_backend", "resolve_backend"]
 
@@ -79,7 +79,7 @@ def load_backend(
     Static shape (batch,1,height,width); height and width multiples of 32. `compile` and
     `cuda_graph` apply to torch on CUDA. ONNX files and engines are cached in `engine_dir`
     (default: vidcolor.engine.resolve_engine_dir)."""
-    get_style(style)
+    style = require_single_style(style, weights)  # "ukiyoe:1" -> "ukiyoe"; a blend is refused for now
     check_shape(batch, height, width)
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
     from vidcolor.models.checkpoint import load_generator
