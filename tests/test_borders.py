@@ -171,3 +171,23 @@ def test_dark_picture_without_bars_is_coloured_as_before(tmp_path):
     for a, b in zip(kept, plain, strict=True):
         for pa, pb in zip(a, b, strict=True):
             np.testing.assert_array_equal(pa, pb)
+
+
+def test_cli_no_black_borders_lets_the_style_paint_the_bars(tmp_path):
+    from typer.testing import CliRunner
+
+    from vidcolor.cli import app
+    from vidcolor.models.checkpoint import save_generator
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+
+    src = make_clip(tmp_path / "pillarbox.mkv", width=96, height=48, frames=2, picture=pillarboxed, options={"qp": "0"})
+    weights = save_generator(tmp_path / "tiny.safetensors", build_generator(GeneratorConfig.tiny(), seed=0))
+    common = ["run", str(src), "--style", "ukiyoe", "--weights", str(weights), "--backend", "torch", "--model-height", "32",
+              "--crf", "0", "--preset", "ultrafast", "--no-temporal", "-q"]
+    for flag, name in (([], "kept.mkv"), (["--no-black-borders"], "painted.mkv")):
+        result = CliRunner().invoke(app, common + flag + ["-o", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    (y, cb, _), = planes(tmp_path / "kept.mkv")[:1]
+    assert (y[:, :16] == 16).all() and (cb[:, :8] == 128).all()
+    (y, cb, _), = planes(tmp_path / "painted.mkv")[:1]
+    assert (y[:, :16] != 16).any() or (cb[:, :8] != 128).any()

@@ -103,6 +103,7 @@ def run(
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Start afresh, discarding what an interrupted run finished.")] = False,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the segment files of a long film after success.")] = False,
     vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
+    no_black_borders: Annotated[bool, typer.Option("--no-black-borders", help="Let the style paint letterbox/pillarbox bars too.")] = False,
     debug: Debug = False,
 ) -> None:
     """Colourize (or stylize) videos and photos; sound, timing and metadata are kept."""
@@ -135,6 +136,7 @@ def run(
             ray=ray,
             resume=not no_resume,
             keep_work=keep_work,
+            black_borders=not no_black_borders,
         )
         if len(inputs) == 1 and not inputs[0].is_dir():
             print_summary(run_job(options), quiet)
