@@ -330,3 +330,16 @@ def test_read_image_reports_the_depth(tmp_path):
     save_16bit_colour(tmp_path / "b.png", colour(bits=16))
     Image.fromarray(grey()).save(tmp_path / "c.jpg")
     assert [read_image(tmp_path / n).bit_depth for n in ("a.png", "b.png", "c.jpg")] == [16, 16, 8]
+
+
+@pytest.mark.parametrize("black_borders", [True, False])
+def test_black_bars_stay_black_as_in_a_film(tmp_path, generators, black_borders):
+    y = grey()
+    y[:, :12] = y[:, -12:] = 0  # pillarbox
+    Image.fromarray(y).save(tmp_path / "boxed.png")
+    _, out = run(generators, tmp_path / "boxed.png", style="ukiyoe", black_borders=black_borders)
+    bars = samples(out)[:, :12].astype(int)
+    if black_borders:
+        assert bars.max() == 0
+    else:
+        assert bars.max() > 10  # the style paints them

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from vidcolor.backends.base import default_threads
+from vidcolor.borders import black_threshold, detect_border, keep_border_black
 from vidcolor.color import fit_chroma_to_gamut, model_size, normalize_luma, quantize_luma, rgb_to_luma, to_model_input, ycbcr_to_rgb
 from vidcolor.errors import InputError, OutputError
 from vidcolor.options import RunOptions
@@ -113,7 +114,7 @@ def run_image(options: RunOptions, backend=None) -> ImageSummary:
         start = time.perf_counter()
         luma = to_model_input(picture.luma, size, picture.bit_depth, full_range=True)
         output = backend.infer(luma[None, None])[0]
-        rgb = colour_picture(picture, luma, output, style, plan.bit_depth)
+        rgb = colour_picture(picture, luma, output, style, plan.bit_depth, options.black_borders)
         alpha = convert_depth(picture.alpha, picture.bit_depth, plan.bit_depth) if plan.alpha else None
         write_atomically(options.output, encode_image(rgb, alpha, plan))
         seconds = time.perf_counter() - start
@@ -259,16 +260,22 @@ def split_luma(channels: np.ndarray, bit_depth: int) -> tuple[np.ndarray, np.nda
 # ------------------------------------------------------------------ colour
 
 
-def colour_picture(picture: Picture, luma: np.ndarray, output: np.ndarray, style: StyleSpec, bit_depth: int) -> np.ndarray:
+def colour_picture(picture: Picture, luma: np.ndarray, output: np.ndarray, style: StyleSpec, bit_depth: int,
+                   black_borders: bool = True) -> np.ndarray:
     """Model output (C, h, w) for model-size luma (h, w) -> RGB (H, W, 3) uint8/uint16 at ``bit_depth``.
 
     The same merges as video, into full-resolution 4:4:4 full-range planes: natural keeps the
-    photo's luma exactly and adds the colour; styles bring back the photo's fine detail.
+    photo's luma exactly and adds the colour; styles bring back the photo's fine detail. With
+    ``black_borders`` the photo's black edges stay as they were, as a film's bars do.
     """
     width, height = picture.size
     fmt = PlaneFormat("yuv444p", width, height, width, height, bit_depth, "bt709", True)
     merge = merge_natural if style.mode == "colorize" else merge_stylized
-    return planes_to_rgb(*merge(picture.luma, luma, output, fmt, picture.bit_depth), bit_depth)
+    planes = merge(picture.luma, luma, output, fmt, picture.bit_depth)
+    if black_borders:
+        border = detect_border(picture.luma, black_threshold(picture.bit_depth, full_range=True))
+        planes = keep_border_black(planes, convert_depth(picture.luma, picture.bit_depth, bit_depth), border, bit_depth)
+    return planes_to_rgb(*planes, bit_depth)
 
 
 def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, bit_depth: int = 8, full_range: bool = True, matrix: str = "bt709") -> np.ndarray:
