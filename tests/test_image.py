@@ -343,3 +343,9 @@ def test_black_bars_stay_black_as_in_a_film(tmp_path, generators, black_borders)
         assert bars.max() == 0
     else:
         assert bars.max() > 10  # the style paints them
+
+
+def test_an_image_too_large_to_open_safely(tmp_path, monkeypatch):
+    Image.fromarray(grey()).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses above twice this: 3072 px is "huge" here
+    refused(tmp_path, tmp_path / "huge.png", InputError, "too large")

@@ -153,6 +153,8 @@ def read_image(path: Path) -> Picture:
         image = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(f"not an image vidcolor can read: {path}", "give a JPEG, PNG, TIFF or WebP file") from None
+    except Image.DecompressionBombError as e:  # Pillow's guard against images made to exhaust memory
+        raise InputError(f"image too large to open safely: {path} ({e})", "split or shrink it first") from None
     except OSError as e:  # Pillow knew the format, then the data ran out or made no sense
         raise InputError(f"damaged or truncated image: {path} ({e.strerror or e})", "check that the file is complete") from None
     with image:
@@ -162,7 +164,7 @@ def read_image(path: Path) -> Picture:
         if frames > 1 and image.format != "MPO":
             raise InputError(
                 f"{path.name} holds {frames} pictures (animated or multi-page): vidcolor colours one picture per image",
-                "for an animated image give a video output, e.g. -o anim.natural.mkv" if image.format in ("GIF", "WEBP", "PNG")
+                f"to colour it as a film, give a video output: -o {path.stem}.natural.mkv" if image.format in ("GIF", "WEBP", "PNG")
                 else "save the page you want as its own file")
         # before anything loads the pixels (getexif does, for PNG): the tile says how they are stored
         deep_colour = image.mode in ("RGB", "RGBA") and any(";16" in str(tile.args) for tile in image.tile)
