@@ -407,7 +407,8 @@ def test_two_workers_give_the_same_film(tmp_path, tiny_weights):
     assert packets_of(parallel) == packets_of(src)
 
 
-def test_ray_not_installed_or_unreachable(tmp_path, monkeypatch):
+def test_ray_unreachable(tmp_path):
+    pytest.importorskip("ray", reason="needs the ray package: pip install \"vidcolor[cluster]\"")
     import socket
 
     src = shots_clip(tmp_path / "film.mp4", [10, 10, 10], audio=False)
@@ -417,6 +418,12 @@ def test_ray_not_installed_or_unreachable(tmp_path, monkeypatch):
         port = s.getsockname()[1]
     with pytest.raises(ClusterError, match="cannot be reached"):
         run_video(seg_options(src, out, target=8, ray=f"127.0.0.1:{port}"), backend=tiny_backend("natural"))
+    assert not out.exists()
+
+
+def test_ray_not_installed(tmp_path, monkeypatch):
+    src = shots_clip(tmp_path / "film.mp4", [10, 10, 10], audio=False)
+    out = tmp_path / "out.mp4"
     monkeypatch.setitem(sys.modules, "ray", None)  # what Python does when the package is absent
     with pytest.raises(ClusterError, match="not installed") as error:
         run_video(seg_options(src, out, target=8, ray="auto"), backend=tiny_backend("natural"))
