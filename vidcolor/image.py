@@ -26,7 +26,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from vidcolor.backends.base import default_threads
 from vidcolor.borders import black_threshold, detect_border, keep_border_black
 from vidcolor.color import fit_chroma_to_gamut, model_size, normalize_luma, quantize_luma, rgb_to_luma, to_model_input, ycbcr_to_rgb
-from vidcolor.errors import InputError, OutputError
+from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.options import RunOptions
 from vidcolor.pipeline import check_output_path, convert_depth, merge_natural, merge_stylized, torch_threads
 from vidcolor.styles import StyleSpec, get_style
@@ -128,8 +128,6 @@ def validate_image(options: RunOptions) -> tuple[StyleSpec, Picture, ImagePlan]:
     """Check the options, read the photo and plan the output; raises a VidcolorError. Creates nothing."""
     style = get_style(options.style)
     if options.model_height <= 0 or options.model_height % 32:
-        from vidcolor.errors import VidcolorError
-
         raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
     source, target = Path(options.input), Path(options.output)
     picture = read_image(source)  # input problems first: they are the likelier mistake
@@ -156,28 +154,18 @@ def read_image(path: Path) -> Picture:
     except Image.DecompressionBombError as e:  # Pillow's guard against images made to exhaust memory
         raise InputError(f"image too large to open safely: {path} ({e})", "split or shrink it first") from None
     except OSError as e:  # Pillow knew the format, then the data ran out or made no sense
-        raise InputError(f"damaged or truncated image: {path} ({e.strerror or e})", "check that the file is complete") from None
+        raise _damaged(path, e.strerror or e) from None
     with image:
-        if image.format not in _READABLE:
-            raise InputError(f"{image.format} images are not supported: {path}", "convert it to PNG or TIFF first")
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1 and image.format != "MPO":
-            raise InputError(
-                f"{path.name} holds {frames} pictures (animated or multi-page): vidcolor colours one picture per image",
-                f"to colour it as a film, give a video output: -o {path.stem}.natural.mkv" if image.format in ("GIF", "WEBP", "PNG")
-                else "save the page you want as its own file")
+        _check_one_picture(image, path)
         # before anything loads the pixels (getexif does, for PNG): the tile says how they are stored
         deep_colour = image.mode in ("RGB", "RGBA") and any(";16" in str(tile.args) for tile in image.tile)
         try:
             exif = image.getexif()
-        except (OSError, SyntaxError, ValueError) as e:
-            raise InputError(f"damaged or truncated image: {path} ({e})", "check that the file is complete") from None
-        orientation = exif.get(_ORIENTATION, 1)
-        try:
+            orientation = exif.get(_ORIENTATION, 1)
             image.load()
             channels, bit_depth, notes = _pixels(image, path, deep_colour)
         except (OSError, SyntaxError, ValueError) as e:  # Pillow's errors for truncated or damaged data
-            raise InputError(f"damaged or truncated image: {path} ({e})", "check that the file is complete") from None
+            raise _damaged(path, e) from None
         icc = image.info.get("icc_profile") or None
         if image.mode == "CMYK":
             icc = None  # the profile describes ink, not the RGB pixels we now have
@@ -185,6 +173,22 @@ def read_image(path: Path) -> Picture:
     channels = apply_orientation(channels, orientation if orientation in range(1, 9) else 1)
     luma, alpha = split_luma(channels, bit_depth)
     return Picture(luma, alpha, bit_depth, exif_bytes, icc, tuple(notes))
+
+
+def _damaged(path: Path, reason: object) -> InputError:
+    return InputError(f"damaged or truncated image: {path} ({reason})", "check that the file is complete")
+
+
+def _check_one_picture(image: Image.Image, path: Path) -> None:
+    """InputError for formats vidcolor does not read, and for animated or multi-page files."""
+    if image.format not in _READABLE:
+        raise InputError(f"{image.format} images are not supported: {path}", "convert it to PNG or TIFF first")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format != "MPO":  # MPO: the second picture is the camera's preview
+        raise InputError(
+            f"{path.name} holds {frames} pictures (animated or multi-page): vidcolor colours one picture per image",
+            f"to colour it as a film, give a video output: -o {path.stem}.natural.mkv" if image.format in ("GIF", "WEBP", "PNG")
+            else "save the page you want as its own file")
 
 
 def _pixels(image: Image.Image, path: Path, deep_colour: bool) -> tuple[np.ndarray, int, list[str]]:
