@@ -255,3 +255,79 @@ def test_frozen_encoder_trains_the_decoder_only_and_resumes(tmp_path):
     enc = lambda g: torch.cat([p.flatten() for p in g.encoder.parameters()])  # noqa: E731
     dec = lambda g: torch.cat([p.flatten() for p in g.head_ab.parameters()])  # noqa: E731
     assert torch.equal(enc(first), enc(final)) and not torch.equal(dec(first), dec(final))
+
+
+def test_bins_head_with_hints_and_degradations_trains_and_resumes_identically(tmp_path):
+    from vidcolor.models.checkpoint import load_generator
+
+    settings = dict(steps=4, ab_head="bins", hint_fraction=0.5, temperature=0.4)
+    body = "[loss]\nrebalance = 0.7"
+    a_path = _recipe(tmp_path / "a", body, **settings)
+    path = _recipe(tmp_path / "b", body, **settings)
+    path.write_text(path.read_text().replace("load_size = 64", "load_size = 64\ndegrade = 0.5"))
+    a_path.write_text(a_path.read_text().replace("load_size = 64", "load_size = 64\ndegrade = 0.5"))
+    straight = train_from_recipe(a_path, {}, resume=False, quiet=True)
+    train_from_recipe(path, {"steps": 2}, resume=False, quiet=True)
+    resumed = train_from_recipe(path, {}, resume=True, quiet=True)
+    wa, wb = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # degradations and hints are seeded by step
+    gen = load_generator(straight)
+    assert gen.config.ab_head == "bins" and gen.config.hints and float(gen.temperature) == pytest.approx(0.4, abs=1e-3)
+    assert gen(torch.rand(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+
+
+def test_regression_weights_convert_to_the_bins_head(tmp_path):
+    from vidcolor.models.checkpoint import load_generator
+    from vidcolor.train.loop import init_generator
+
+    first = train_from_recipe(_recipe(tmp_path / "a", steps=2), {}, resume=False, quiet=True)
+    path = _recipe(tmp_path / "b", steps=2, ab_head="bins", hint_fraction=0.3)
+    path.write_text(path.read_text().replace('seed = 3', f'seed = 3\ninit = "{first}"'))
+    gen, base = init_generator(load_recipe(path)), load_generator(first)
+    assert gen.config.ab_head == "bins" and gen.config.hints and base.config.ab_head == "regress"
+    assert torch.equal(gen.up8.conv.weight, base.up8.conv.weight)
+    assert torch.equal(gen.encoder._conv_stem.weight[:, :1], base.encoder._conv_stem.weight)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"ab_head": "softmax"}, "ab_head must be regress or bins"),
+        ({"hint_fraction": 1.5}, "hint_fraction must be in"),
+        ({"temperature": 0.0}, "temperature must be in"),
+    ],
+)
+def test_bins_recipe_errors(tmp_path, setting, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(_recipe(tmp_path, **setting))
+
+
+def test_rebalance_and_degrade_ranges_and_bins_for_styles_are_refused(tmp_path):
+    path = _recipe(tmp_path, "[loss]\nrebalance = 0.0")
+    with pytest.raises(RecipeError, match="rebalance must be in"):
+        load_recipe(path)
+    path.write_text(path.read_text().replace("rebalance = 0.0", "").replace("load_size = 64", "load_size = 64\ndegrade = 2.0"))
+    with pytest.raises(RecipeError, match="degrade must be in"):
+        load_recipe(path)
+    path.write_text(path.read_text().replace("degrade = 2.0", "").replace('style = "natural"', 'style = "ukiyoe"').replace("[train]", '[train]\nab_head = "bins"'))
+    with pytest.raises(RecipeError, match="for colorize styles"):
+        load_recipe(path)
+
+
+def test_video_shots_take_mp4_clips_and_hold_some_out(tmp_path):
+    from conftest import make_clip
+    from vidcolor.train.data import is_validation, load_video_pairs, read_clip, video_shots
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    names = [f"clip{i}.mp4" for i in range(6)]
+    for name in names:
+        make_clip(clips / name, width=96, height=64, frames=4)
+    shots = video_shots([clips], 0.5)
+    held = [n for n in names if is_validation(Path(n), 0.5)]
+    assert sorted(p.name for p in shots) == sorted(set(names) - set(held)) and 0 < len(held) < 6
+    assert len(read_clip(clips / names[0], 64)) == 4 and read_clip(clips / names[0], 64)[0].shape == (64, 96, 3)
+    assert len(load_video_pairs([clips], 64, 0.5)) == 3 * len(shots)
+    (clips / "bad.mp4").write_bytes(b"not a video")
+    with pytest.raises(RecipeError, match="cannot read video clip"):
+        load_video_pairs([clips / "bad.mp4"], 64)

@@ -102,6 +102,7 @@ def run(
     ray: Annotated[Optional[str], typer.Option(help="Run a long film's segments on a Ray cluster: its address, or auto.")] = None,
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Start afresh, discarding what an interrupted run finished.")] = False,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the segment files of a long film after success.")] = False,
+    vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
     no_black_borders: Annotated[bool, typer.Option("--no-black-borders", help="Let the style paint letterbox/pillarbox bars too.")] = False,
     debug: Debug = False,
 ) -> None:
@@ -112,6 +113,10 @@ def run(
         style = resolve_style(style, weights).name  # "ukiyoe:1" -> "ukiyoe"; a blend's names and weights checked
         if not 0.0 <= temporal <= 1.0:
             raise VidcolorError(f"--temporal must be between 0 and 1, got {temporal}", "use --no-temporal to switch it off")
+        if vividness is not None and not 0.0 <= vividness <= 1.0:
+            raise VidcolorError(f"--vividness must be between 0 and 1, got {vividness}", "0 gives the most likely (muted) colours, 1 the boldest")
+        if vividness is not None and style in STYLES and STYLES[style].mode != "colorize":
+            raise VidcolorError(f"--vividness is for colourizing styles; {style!r} paints its own palette", "leave --vividness out, or use --style natural")
         options = RunOptions(
             input=inputs[0],
             output=output or default_output(inputs[0], style),
@@ -126,6 +131,7 @@ def run(
             encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),
             weights=weights,
             engine_dir=engine_dir,
+            vividness=vividness,
             workers=workers,
             ray=ray,
             resume=not no_resume,

@@ -110,7 +110,8 @@ def run_image(options: RunOptions, backend=None) -> ImageSummary:
             from vidcolor.backends import load_backend
 
             backend = stack.enter_context(load_backend(
-                options.backend, style.name, size[0], size[1], 1, options.device, options.weights, options.engine_dir))
+                options.backend, style.name, size[0], size[1], 1, options.device, options.weights, options.engine_dir,
+                vividness=options.vividness))
         start = time.perf_counter()
         luma = to_model_input(picture.luma, size, picture.bit_depth, full_range=True)
         output = backend.infer(luma[None, None])[0]

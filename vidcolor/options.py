@@ -62,6 +62,7 @@ class RunOptions:
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     weights: Path | None = None  # a checkpoint instead of the shipped weights
     engine_dir: Path | None = None  # where compiled engines are cached
+    vividness: float | None = None  # natural: 0 = the most likely mean colour .. 1 = bolder guesses; None = the weights' calibrated default
     segments: SegmentOptions = field(default_factory=SegmentOptions)  # films longer than max_frames are cut
     resume: bool = True  # continue from the finished segments of an interrupted run of the same settings
     keep_work: bool = False  # keep the work folder (the segment files) after success

@@ -266,7 +266,10 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int]) -> Iterator:
     from vidcolor.backends import load_backend
 
-    backend = load_backend(options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir)
+    backend = load_backend(
+        options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
+        vividness=options.vividness,
+    )
     try:
         yield backend
     finally:

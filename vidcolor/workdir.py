@@ -46,13 +46,21 @@ def identity(options: RunOptions, info: VideoInfo) -> dict[str, Any]:
             "style": options.style, "backend": options.backend, "device": options.device, "model_height": options.model_height,
             "temporal": asdict(options.temporal) if options.temporal else None,
             "encode": {k: v for k, v in asdict(options.encode).items() if k != "threads"},
-            "weights": {"path": str(weights), "sha256": file_sha256(weights)} if weights else None,
+            "weights": {"path": str(weights), "sha256": file_sha256(weights)} if weights else _shipped_digest(options.style),
             "segments": asdict(options.segments),
             "black_borders": getattr(options, "black_borders", None),
             "vividness": getattr(options, "vividness", None),
             "video_stream": info.stream_index,
         },
     }
+
+
+def _shipped_digest(style: str) -> dict[str, str] | None:
+    """The shipped weights' checksum: a vidcolor upgrade with new weights must not resume old segments."""
+    from vidcolor.models.checkpoint import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / f"{style.split(':')[0].split(',')[0]}.safetensors"
+    return {"shipped": path.name, "sha256": file_sha256(path)} if path.is_file() else None
 
 
 def _edges_digest(path: Path, size: int) -> str:

@@ -72,19 +72,23 @@ def resolve_backend(name: str, device: str, available: dict[str, str | None], cu
 def load_backend(
     name: str, style: str, height: int, width: int, batch: int, device: str = "auto",
     weights: Path | None = None, engine_dir: Path | None = None, *,
-    compile: bool = False, cuda_graph: bool = True,
+    compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
     Static shape (batch,1,height,width); height and width multiples of 32. `compile` and
     `cuda_graph` apply to torch on CUDA. ONNX files and engines are cached in `engine_dir`
-    (default: vidcolor.engine.resolve_engine_dir)."""
+    (default: vidcolor.engine.resolve_engine_dir). `vividness` in [0, 1] replaces the weights' own
+    annealed-mean temperature (colorize styles with a bins head; None = the calibrated default)."""
     style = require_single_style(style, weights)  # "ukiyoe:1" -> "ukiyoe"; a blend is refused for now
     check_shape(batch, height, width)
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
     from vidcolor.models.checkpoint import load_generator
 
-    module = load_generator(weights, style).for_style(style)
+    generator = load_generator(weights, style)
+    if vividness is not None:
+        generator.set_vividness(vividness)  # a buffer: the ONNX/engine cache key follows it
+    module = generator.for_style(style)
     if backend == "torch":
         from vidcolor.backends.torch_backend import TorchBackend
 

@@ -4,12 +4,20 @@ Encoder: EfficientNet-Lite0 (ImageNet weights) on the grey frame. Decoder: bilin
 conv stages whose normalisation is conditioned on the style (conditional instance norm: one
 learned scale/shift per style). Two heads: Lab a/b for "colorize" styles, RGB for "stylize" ones.
 
+The colorize head is either a regression of a/b at full model resolution (``ab_head="regress"``,
+v1) or a distribution over quantized a/b at 1/4 of the model resolution (``ab_head="bins"``,
+Zhang et al. 2016): ~260 in-gamut bins of 10 a/b units, decoded by the annealed mean at a
+temperature (lower = more vivid), then upsampled bilinearly (chroma is upsampled anyway).
+With ``hints`` the encoder also sees hint a/b planes and a hint mask (zeros when absent).
+
 ``Generator.for_style(name)`` returns a single-style module with ``forward(luma)``: the shape that
 gets exported to ONNX / TensorRT (the style index is a constant there, no control flow on data).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -19,6 +27,34 @@ from vidcolor.models.efficientnet import SKIP_CHANNELS, EfficientNetLite0, load_
 from vidcolor.styles import get_style
 
 AB_RANGE = 110.0  # the colorize head's tanh is scaled to Lab a/b units
+BIN_SIZE = 10.0  # a/b units per quantization bin (ab_head "bins")
+AB_STRIDE = 4  # the bins head predicts at 1/4 of the model resolution
+HINT_CHANNELS = 3  # hint a/b (in AB_RANGE units) + hint mask
+
+
+def ab_bins() -> torch.Tensor:
+    """Centres (Q, 2) in Lab a/b units of the 10x10 a/b bins that hold some sRGB colour (Q = 261).
+
+    Deterministic: the sRGB cube sampled 48^3 times, converted to Lab, a/b rounded to the grid."""
+    return _ab_bins().clone()
+
+
+@functools.cache
+def _ab_bins() -> torch.Tensor:
+    from vidcolor.color import rgb_to_lab
+
+    g = torch.linspace(0, 1, 48, dtype=torch.float64)
+    rgb = torch.stack(torch.meshgrid(g, g, g, indexing="ij")).reshape(3, -1, 1)
+    ab = torch.round(rgb_to_lab(rgb)[1:].reshape(2, -1).T / BIN_SIZE)
+    return torch.unique(ab, dim=0).float() * BIN_SIZE
+
+
+def annealed_mean(logits: torch.Tensor, bins: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    """Expected a/b under softmax(logits / T): (N, Q, h, w), (Q, 2), T > 0 -> (N, 2, h, w) a/b units.
+
+    T = 1 is the distribution's mean (accurate, muted); T -> 0 its mode (vivid, may be wrong)."""
+    p = torch.softmax(logits / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", p, bins)
 
 
 @dataclass(frozen=True)
@@ -27,6 +63,8 @@ class GeneratorConfig:
     decoder: tuple[int, ...] = (96, 64, 48, 32, 24)  # channels at strides 16, 8, 4, 2, 1
     pretrained: bool = True  # start the encoder from ImageNet weights (training only)
     chroma_gain: float = 1.0  # colorize: scale on the predicted a/b (1 while training; see docs/MODEL.md)
+    ab_head: str = "regress"  # colorize head: "regress" (a/b, full res) | "bins" (a/b distribution, 1/4 res)
+    hints: bool = False  # the encoder takes hint a/b + mask planes beside the luma (zeros when absent)
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -34,11 +72,18 @@ class GeneratorConfig:
         return cls(styles=tuple(styles), decoder=(16, 16, 8, 8, 8), pretrained=False)
 
     def to_dict(self) -> dict:
-        return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain}
+        return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
-        return cls(styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)))
+        return cls(
+            styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)),
+            ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)),
+        )
+
+    def __post_init__(self) -> None:
+        if self.ab_head not in ("regress", "bins"):
+            raise ValueError(f"ab_head must be 'regress' or 'bins', got {self.ab_head!r}")
 
 
 class CondInstanceNorm(nn.Module):
@@ -50,8 +95,13 @@ class CondInstanceNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(num_styles, channels))
         self.shift = nn.Parameter(torch.zeros(num_styles, channels))
 
-    def forward(self, x: torch.Tensor, style: int) -> torch.Tensor:
-        return self.norm(x) * self.scale[style].view(1, -1, 1, 1) + self.shift[style].view(1, -1, 1, 1)
+    def forward(self, x: torch.Tensor, style: "int | torch.Tensor") -> torch.Tensor:
+        """``style``: a style index, or blend weights (num_styles,) summing to 1 (Dumoulin et al. 2017)."""
+        if isinstance(style, torch.Tensor):
+            scale, shift = style.to(x) @ self.scale, style.to(x) @ self.shift
+        else:
+            scale, shift = self.scale[style], self.shift[style]
+        return self.norm(x) * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
 
 
 class UpBlock(nn.Module):
@@ -75,7 +125,8 @@ class UpBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """(N, 1, H, W) luma [0,1], H and W multiples of 32, style index -> (N, 2, H, W) Lab ab or (N, 3, H, W) RGB."""
+    """(N, 1, H, W) luma [0,1], H and W multiples of 32, style index [, hints (N, 3, H, W)] ->
+    (N, 2, H, W) Lab ab or (N, 3, H, W) RGB."""
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
@@ -83,7 +134,7 @@ class Generator(nn.Module):
         self.style_names = list(config.styles)
         self.style_modes = [get_style(s).mode for s in config.styles]
         n = len(config.styles)
-        self.encoder = EfficientNetLite0(in_channels=1)
+        self.encoder = EfficientNetLite0(in_channels=1 + (HINT_CHANNELS if config.hints else 0))
         del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # classifier unused
         d16, d8, d4, d2, d1 = config.decoder
         s2, s4, s8, s16, s32 = SKIP_CHANNELS
@@ -91,10 +142,18 @@ class Generator(nn.Module):
         self.up16 = UpBlock(d16, s16, d16, n, separable=False)
         self.up8 = UpBlock(d16, s8, d8, n, separable=False)
         self.up4 = UpBlock(d8, s4, d4, n, separable=True)
-        self.up2 = UpBlock(d4, s2, d2, n, separable=True)
-        self.up1 = UpBlock(d2, 1, d1, n, separable=True)
-        self.head_ab = nn.Conv2d(d1, 2, 3, padding=1)
-        self.head_rgb = nn.Conv2d(d1, 3, 3, padding=1)
+        # the two full-resolution stages (half the CPU time) only where a head needs full resolution
+        self.full_res = config.ab_head == "regress" or "stylize" in self.style_modes
+        if self.full_res:
+            self.up2 = UpBlock(d4, s2, d2, n, separable=True)
+            self.up1 = UpBlock(d2, 1, d1, n, separable=True)
+            self.head_rgb = nn.Conv2d(d1, 3, 3, padding=1)
+        if config.ab_head == "regress":
+            self.head_ab = nn.Conv2d(d1, 2, 3, padding=1)
+        else:
+            self.register_buffer("bins", ab_bins())
+            self.register_buffer("temperature", torch.tensor(1.0))  # annealed-mean T; set at export (vividness)
+            self.head_bins = nn.Conv2d(d4, len(self.bins), 1)
 
     def style_index(self, name: str) -> int:
         if name not in self.style_names:
@@ -103,24 +162,67 @@ class Generator(nn.Module):
             raise StyleError(f"these weights have no style {name!r}", f"they hold: {', '.join(self.style_names)}")
         return self.style_names.index(name)
 
-    def decode(self, luma: torch.Tensor, style: int) -> torch.Tensor:
-        """(N, 1, H, W) -> decoder features (N, d1, H, W) for style index ``style``."""
-        f2, f4, f8, f16, f32 = self.encoder.features(luma)
+    def encode(self, luma: torch.Tensor, hints: torch.Tensor | None) -> list[torch.Tensor]:
+        """(N, 1, H, W) [+ hints (N, 3, H, W)] -> encoder maps at strides 2..32."""
+        if self.config.hints:
+            if hints is None:
+                hints = luma.new_zeros(luma.shape[0], HINT_CHANNELS, *luma.shape[-2:])
+            # the encoder normalises its input as (x - 0.5) / 0.5: shift hints so that 0 stays 0
+            return self.encoder.features(torch.cat([luma, hints * 0.5 + 0.5], dim=1))
+        return self.encoder.features(luma)
+
+    def decode(self, luma: torch.Tensor, style: int, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1, H, W) -> decoder features: (N, d1, H, W), or (N, d4, H/4, W/4) without full-res stages."""
+        f2, f4, f8, f16, f32 = self.encode(luma, hints)
         x = self.bottleneck(f32)
         x = self.up16(x, f16, style)
         x = self.up8(x, f8, style)
         x = self.up4(x, f4, style)
+        if not self.full_res:
+            return x
         x = self.up2(x, f2, style)
         return self.up1(x, luma, style)
 
-    def forward(self, luma: torch.Tensor, style: int = 0) -> torch.Tensor:
-        features = self.decode(luma, style)
+    def ab_logits(self, luma: torch.Tensor, style: int = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Bins head: (N, 1, H, W) -> logits (N, Q, H/4, W/4) over ``self.bins``."""
+        f2, f4, f8, f16, f32 = self.encode(luma, hints)
+        x = self.up4(self.up8(self.up16(self.bottleneck(f32), f16, style), f8, style), f4, style)
+        return self.head_bins(x)
+
+    def logits_to_ab(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(N, Q, h, w) logits -> (N, 2, H, W) a/b: annealed mean at self.temperature, times the gain, upsampled."""
+        ab = annealed_mean(logits, self.bins, self.temperature) * self.config.chroma_gain
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
+    def forward(self, luma: torch.Tensor, style: int = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
+        if self.style_modes[style] == "colorize" and self.config.ab_head == "bins":
+            return self.logits_to_ab(self.ab_logits(luma, style, hints), luma.shape[-2:])
+        features = self.decode(luma, style, hints)
         if self.style_modes[style] == "colorize":
             return torch.tanh(self.head_ab(features)) * (AB_RANGE * self.config.chroma_gain)
         return torch.sigmoid(self.head_rgb(features))
 
+    def set_vividness(self, vividness: float) -> None:
+        """Bins head: vividness v in [0, 1] -> annealed-mean temperature 0.2**v (0: the mean, 1: near the mode)."""
+        if self.config.ab_head != "bins":
+            from vidcolor.errors import StyleError
+
+            raise StyleError("these weights have no vividness setting (a/b regression head)", "use weights with a bins head, or omit --vividness")
+        if not 0.0 <= vividness <= 1.0:
+            raise ValueError(f"vividness must be in [0, 1], got {vividness}")
+        self.temperature.fill_(vividness_to_temperature(vividness))
+
     def for_style(self, name: str) -> "StyleGenerator":
         return StyleGenerator(self, self.style_index(name))
+
+
+def vividness_to_temperature(vividness: float) -> float:
+    """The --vividness scale: v in [0, 1] -> annealed-mean temperature T = 0.2**v (1 .. 0.2)."""
+    return 0.2**vividness
+
+
+def temperature_to_vividness(temperature: float) -> float:
+    return math.log(temperature) / math.log(0.2)
 
 
 class StyleGenerator(nn.Module):
@@ -147,8 +249,39 @@ def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:
     for m in gen.encoder.modules():  # He init: activations stay O(1) through depth (random-init tests)
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight)  # fan_in: variance kept through ReLU6
+    if config.hints:
+        with torch.no_grad():
+            gen.encoder._conv_stem.weight[:, 1:] = 0  # hint planes start with no say; zeros = no hints
     if config.pretrained:
         state = load_imagenet_state(in_channels=1)
+        state["_conv_stem.weight"] = _widen_stem(state["_conv_stem.weight"], gen.encoder._conv_stem.weight.shape[1])
         missing = gen.encoder.load_state_dict({k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))})
         assert not missing.missing_keys and not missing.unexpected_keys, missing
+    if config.ab_head == "bins":
+        with torch.no_grad():
+            gen.head_bins.weight.mul_(0.1)  # start near the uniform distribution over the bins
     return gen
+
+
+def _widen_stem(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """Stem filters (32, c, 3, 3) -> (32, in_channels, 3, 3): new input planes get zero weights."""
+    extra = in_channels - weight.shape[1]
+    return torch.cat([weight, weight.new_zeros(weight.shape[0], extra, *weight.shape[2:])], dim=1) if extra > 0 else weight
+
+
+def convert_generator(base: Generator, config: GeneratorConfig, seed: int = 0) -> tuple[Generator, list[str]]:
+    """A generator of ``config`` that starts from ``base``: every tensor whose name and shape match
+    is copied, the stem is widened for hint planes, the rest (e.g. a new head) is freshly
+    initialised. Returns (generator, names of the tensors that were not copied)."""
+    gen = build_generator(replace(config, pretrained=False), seed=seed)
+    state, fresh = gen.state_dict(), []
+    for name, value in state.items():
+        old = base.state_dict().get(name)
+        if name == "encoder._conv_stem.weight" and old is not None:
+            old = _widen_stem(old, value.shape[1])
+        if old is not None and old.shape == value.shape and name != "temperature":
+            state[name] = old.clone()
+        else:
+            fresh.append(name)
+    gen.load_state_dict(state)
+    return gen, fresh

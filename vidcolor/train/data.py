@@ -157,9 +157,42 @@ class VideoPairs:
         return prev[:, None].float() / 255, nxt[:, None].float() / 255, flow.permute(0, 3, 1, 2).float(), trust[:, None].float()
 
 
-def load_video_pairs(folders: list[Path], short_side: int) -> VideoPairs:
-    """Every folder is one shot of consecutive frames (sorted by name), resized to ``short_side``.
-    RecipeError when a folder is missing or has fewer than 2 frames."""
+def video_shots(entries: list[Path], val_fraction: float) -> list[list[Path] | Path]:
+    """Shots for the temporal loss: a folder of frames is one shot (its sorted images); a folder of
+    .mp4 clips gives one shot per clip not held out by ``is_validation(clip, val_fraction)``; an .mp4 is one shot."""
+    shots: list[list[Path] | Path] = []
+    for entry in entries:
+        if entry.is_file() and entry.suffix.lower() == ".mp4":
+            shots.append(entry)
+        elif entry.is_dir() and any(entry.glob("*.mp4")) and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir()):
+            shots += [c for c in sorted(entry.glob("*.mp4")) if not is_validation(c, val_fraction)]
+        else:
+            shots.append(list_images([entry]))
+    return shots
+
+
+def read_clip(path: Path, short_side: int, limit: int = 80) -> list[np.ndarray]:
+    """The first ``limit`` frames of a video as (H, W, 3) uint8 RGB, short side resized to ``short_side``."""
+    import av
+
+    frames = []
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                rgb = frame.to_ndarray(format="rgb24")
+                h, w = rgb.shape[:2]
+                s = short_side / min(h, w)
+                frames.append(cv2.resize(rgb, (max(short_side, round(w * s)), max(short_side, round(h * s))), interpolation=cv2.INTER_AREA))
+                if len(frames) >= limit:
+                    break
+    except av.error.FFmpegError as exc:
+        raise RecipeError(f"cannot read video clip {path}: {exc}", "remove or replace the file") from None
+    return frames
+
+
+def load_video_pairs(folders: list[Path], short_side: int, val_fraction: float = 0.2) -> VideoPairs:
+    """Consecutive frames of every shot (see ``video_shots``), resized to ``short_side``, with flow.
+    RecipeError when an entry is missing or a shot has fewer than 2 frames."""
     from vidcolor.flow import load_flow
     from vidcolor.metrics import rgb_luma
     from vidcolor.temporal import occlusion_mask
@@ -167,13 +200,13 @@ def load_video_pairs(folders: list[Path], short_side: int) -> VideoPairs:
     flow = load_flow("medium")
     lumas: list[np.ndarray] = []
     pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
-    for folder in folders:
-        files = list_images([folder])
-        if len(files) < 2:
-            raise RecipeError(f"a video_frames folder needs at least 2 consecutive frames: {folder}")
+    for shot in video_shots(folders, val_fraction):
+        frames = read_clip(shot, short_side) if isinstance(shot, Path) else [read_rgb(f, short_side) for f in shot]
+        if len(frames) < 2:
+            raise RecipeError(f"a video shot needs at least 2 consecutive frames: {shot if isinstance(shot, Path) else shot[0].parent}")
         start = len(lumas)
-        for f in files:
-            lumas.append(np.clip(rgb_luma(read_rgb(f, short_side)) + 0.5, 0, 255).astype(np.uint8))
+        for rgb in frames:
+            lumas.append(np.clip(rgb_luma(rgb) + 0.5, 0, 255).astype(np.uint8))
         for t in range(start, len(lumas) - 1):
             prev, nxt = lumas[t].astype(np.float32) / 255, lumas[t + 1].astype(np.float32) / 255
             bwd, fwd = flow.estimate(prev, nxt), flow.estimate(nxt, prev)

@@ -23,9 +23,11 @@ from vidcolor.color import luma_ab_to_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.errors import RecipeError
 from vidcolor.models.checkpoint import load_generator, save_generator
 from vidcolor.models.discriminator import PatchDiscriminator
-from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator
+from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator, convert_generator
 from vidcolor.styles import STYLES
-from vidcolor.train import losses
+from vidcolor.train import bins, losses
+from vidcolor.train.degrade import degrade_batch
+from vidcolor.train.hints import random_hints
 from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, split
 from vidcolor.train.recipe import Recipe, load_recipe
 
@@ -47,6 +49,7 @@ class Run:
     style: int  # conditioning slot being trained
     step: int = 0
     video: VideoPairs | None = None  # consecutive real frames for the temporal loss, if the recipe has them
+    ab_weights: torch.Tensor | None = None  # bins head: class-rebalancing weight per a/b bin (Q,)
 
 
 def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: bool = False, quiet: bool = False) -> Path:
@@ -58,7 +61,10 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     train_set, val_set, data_id = prepare_data(recipe)
     run = new_run(recipe, device)
     if recipe.loss.temporal_video > 0:
-        run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size)  # load_size >= resolution
+        run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size, recipe.data.video_val_fraction)  # load_size >= resolution
+    if run.gen.config.ab_head == "bins":
+        prior = bins.ab_prior(train_set.targets, run.gen.bins.cpu())
+        run.ab_weights = bins.rebalance_weights(prior, run.gen.bins.cpu(), recipe.loss.rebalance).to(device)
     state_path = recipe.run_dir / STATE_FILE
     if resume:
         if not state_path.is_file():
@@ -138,20 +144,32 @@ def new_run(recipe: Recipe, device: torch.device) -> Run:
 
 
 def init_generator(recipe: Recipe) -> Generator:
-    """ImageNet-initialised, or from recipe.init with the recipe's style added as a new slot if missing."""
+    """ImageNet-initialised, or from recipe.init with the recipe's style added as a new slot if missing;
+    converted to the recipe's head (train.ab_head) and hint input (train.hint_fraction > 0) where they differ."""
     torch.manual_seed(recipe.seed)
+    t = recipe.train
     if recipe.init is None:
-        return build_generator(GeneratorConfig(styles=(recipe.style,)), seed=recipe.seed)
+        config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0)
+        return _with_temperature(build_generator(config, seed=recipe.seed), t.temperature)
     base = load_generator(recipe.init)
     base.config = replace(base.config, chroma_gain=1.0)  # a/b are learned unscaled; the gain is for export
-    if recipe.style in base.style_names:
-        return base.train()
-    gen = Generator(GeneratorConfig(styles=(*base.style_names, recipe.style), decoder=base.config.decoder, pretrained=False))
-    state = base.state_dict()
-    for name, value in gen.state_dict().items():  # per-style rows: copy slot 0 into the new slot
-        if name.endswith((".scale", ".shift")):
-            state[name] = torch.cat([state[name], state[name][:1]])
-    gen.load_state_dict(state)
+    if recipe.style not in base.style_names:
+        gen = Generator(replace(base.config, styles=(*base.style_names, recipe.style), pretrained=False))
+        state = base.state_dict()
+        for name, value in gen.state_dict().items():  # per-style rows: copy slot 0 into the new slot
+            if name.endswith((".scale", ".shift")):
+                state[name] = torch.cat([state[name], state[name][:1]])
+        gen.load_state_dict(state)
+        base = gen
+    target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0)
+    if target != base.config:
+        base, _ = convert_generator(base, target, seed=recipe.seed)
+    return _with_temperature(base.train(), t.temperature)
+
+
+def _with_temperature(gen: Generator, temperature: float) -> Generator:
+    if gen.config.ab_head == "bins":
+        gen.temperature.fill_(temperature)
     return gen
 
 
@@ -163,12 +181,20 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
     run.gen.train()
     run.gen.encoder.apply(_freeze_bn)
     luma = rgb_to_luma(rgb)
+    rng = np.random.default_rng([r.seed, run.step, 2])
+    luma_in = degrade_batch(luma, rng, r.data.degrade) if r.data.degrade > 0 else luma  # old-film look; targets clean
     with _autocast(run.device):
-        out = run.gen(luma, run.style)
-        pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
-        if mode == "colorize":
-            color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation, w.color_beta)
+        if mode == "colorize" and run.gen.config.ab_head == "bins":
+            hints = random_hints(rgb_to_lab(target)[:, 1:], rng, r.train.hint_fraction) if run.gen.config.hints else None
+            logits = run.gen.ab_logits(luma_in, run.style, hints)
+            out = run.gen.logits_to_ab(logits, luma.shape[-2:])
+            color = bins.bins_loss(logits, bins.soft_encode(bins.target_ab(target), run.gen.bins), run.ab_weights)
         else:
+            out = run.gen(luma_in, run.style)
+        pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
+        if mode == "colorize" and run.gen.config.ab_head != "bins":
+            color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation, w.color_beta)
+        elif mode != "colorize":
             color = F.l1_loss(pred, target)
         loss = {"color": color}
         styled = run.style_grams is not None and w.style > 0

@@ -19,7 +19,9 @@ class DataSpec:
     val_fraction: float = 0.05  # share of photos held out (stable split by file name)
     style_image: Path | None = None  # the painting that defines an artistic style (stylize mode)
     load_size: int = 192  # photos are held in memory with this short side (px)
-    video_frames: tuple[Path, ...] = ()  # folders of consecutive frames, one shot each (temporal loss on real motion)
+    video_frames: tuple[Path, ...] = ()  # folders of consecutive frames (one shot each) or of .mp4 clips (temporal loss on real motion)
+    video_val_fraction: float = 0.2  # share of .mp4 clips held out of training (stable split by file name)
+    degrade: float = 0.0  # share of grey inputs given random old-film degradations (grain, scratches, ...); targets stay clean
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class TrainSpec:
     checkpoint_every: int = 100  # save resumable state every N steps
     snapshot_every: int = 0  # also keep fp16 generator weights every N steps in run_dir/snapshots (0 = off), to pick from
     chroma_gain: float = 1.0  # colorize: a/b scale written into the exported weights (training runs at 1)
+    ab_head: str = ""  # colorize head: "regress" | "bins"; "" = the init weights' head (regress without init)
+    hint_fraction: float = 0.0  # share of photos given random true-colour hint points (> 0: the generator takes hints)
+    temperature: float = 1.0  # bins head: annealed-mean temperature used in training and written into the weights
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class LossWeights:
     style: float = 0.0  # Gram-matrix loss against the style image (stylize mode)
     temporal: float = 1.0  # ||G(warp(x)) - warp(G(x))|| under random smooth flows
     temporal_video: float = 0.0  # ||G(x_t+1) - warp(G(x_t))|| on consecutive frames of data.video_frames
+    rebalance: float = 0.5  # bins head: class rebalancing mix (Zhang et al. 2016's lambda); 1 = none
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,17 @@ def validate(r: Recipe) -> None:
             f"train.chroma_gain must be in (0, 2], got {t.chroma_gain}",
             "beyond 2x a squared-error colourizer's guesses land further from the truth than grey does",
         )
+    if t.ab_head not in ("", "regress", "bins"):
+        raise RecipeError(f"train.ab_head must be regress or bins, got {t.ab_head!r}")
+    if (t.ab_head == "bins" or t.hint_fraction > 0) and STYLES[r.style].mode != "colorize":
+        raise RecipeError(f"train.ab_head and train.hint_fraction are for colorize styles; {r.style!r} stylizes")
+    for name, value in (("train.hint_fraction", t.hint_fraction), ("data.degrade", r.data.degrade), ("data.video_val_fraction", r.data.video_val_fraction)):
+        if not 0 <= value <= 1:
+            raise RecipeError(f"{name} must be in [0, 1], got {value}")
+    if not 0 < t.temperature <= 1:
+        raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
+    if not 0 < r.loss.rebalance <= 1:
+        raise RecipeError(f"loss.rebalance must be in (0, 1], got {r.loss.rebalance}", "0.5 as in Zhang et al. 2016; 1 turns rebalancing off")
     if STYLES[r.style].mode == "stylize":
         if r.data.style_image is None:
             raise RecipeError(f"style {r.style!r} needs data.style_image (the painting to learn from)")

@@ -1,0 +1,239 @@
+"""Natural colour, held out: photos (old and new sets apart), degraded photos, hints, and video.
+
+    python benchmarks/eval_natural.py photos [--weights W ...] [--split report|calibration] [--vividness V ...]
+                                             [--degraded] [--hints 10] [--limit N] [--json out.json]
+    python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--json out.json]
+
+Splits (by file-name hash, as training splits them; train/natural_bins.toml trains on neither):
+``report`` = hash < 5 % (what docs/MODEL.md reports), ``calibration`` = hash in [5 %, 10 %)
+(where vividness and snapshots are chosen). Black-and-white photos are skipped. "old" sets are
+the six of the first rounds (ImageNet samples, BSDS500, Urban100, Sun-Hays, Kodak, McMaster);
+"new" is every set added since (people, streets, houses, faces, ...).
+
+Each photo: short side 256, its grey version through the model at that size, merged the way
+`vidcolor run` merges (full-resolution luma kept, chroma upsampled). Scores: RGB PSNR against the
+true colour (and the grey photo's own PSNR: the bar), colourfulness (Hasler & Suesstrunk) of
+ours and of the truth. ``--degraded``: the grey input gets a seeded old-film degradation
+(vidcolor.train.degrade) and the PSNR is taken on chroma only (luma swapped for the clean one),
+so it says how right the colour stays on film-like input. ``--hints K``: K random true-colour
+points (3x3 px squares at model resolution, seeded per photo) go to the generator's hint input.
+
+``videos``: the held-out clips (the 7 DAVIS shots no recipe trains on, and the videos_more clips
+with hash < 20 %) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
+libx264 crf 18) and scored by `vidcolor eval` against the true colour.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from vidcolor.color import luma_ab_to_rgb, rgb_to_lab, rgb_to_luma
+from vidcolor.metrics import colorfulness, psnr
+from vidcolor.models.checkpoint import load_generator
+from vidcolor.train.data import is_greyscale, is_validation, list_images, read_rgb
+from vidcolor.train.degrade import degrade
+from vidcolor.train.hints import hint_points, random_points
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+OLD_SETS = {"imagenet", "bsds500", "urban100", "sun_hays80", "kodak24", "mcmaster18"}
+TRAINED_DAVIS = {"bmx-trees", "breakdance", "camel", "car-shadow", "drift-chicane", "kite-surf", "parkour"}
+
+
+def split_photos(data: Path, split: str) -> dict[str, list[Path]]:
+    """{"old": [...], "new": [...]} colour photos of the split (see the module docstring)."""
+    files = list_images(sorted(p for p in (data / "photos").iterdir() if p.is_dir()))
+    lo, hi = (0.0, 0.05) if split == "report" else (0.05, 0.10)
+    chosen = [f for f in files if is_validation(f, hi) and not is_validation(f, lo)] if lo else [f for f in files if is_validation(f, hi)]
+    chosen = [f for f in chosen if not is_greyscale(read_rgb(f, 64))]
+    return {"old": [f for f in chosen if f.parent.name in OLD_SETS], "new": [f for f in chosen if f.parent.name not in OLD_SETS]}
+
+
+def model_shape(h: int, w: int, short: int = 256) -> tuple[int, int]:
+    s = short / min(h, w)
+    return max(32, round(h * s / 32) * 32), max(32, round(w * s / 32) * 32)
+
+
+@torch.no_grad()
+def colourize(gen, luma_full: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+    """(1, 1, H, W) luma [0,1] (+ hints at model size) -> (1, 3, H, W) RGB: model at short side 256,
+    chroma upsampled, merged with the full-resolution luma."""
+    mh, mw = model_shape(*luma_full.shape[-2:])
+    small = torch.nn.functional.interpolate(luma_full, size=(mh, mw), mode="area")
+    ab = gen(small, 0, hints) if hints is not None else gen(small, 0)
+    up = torch.nn.functional.interpolate(ab, size=luma_full.shape[-2:], mode="bilinear", align_corners=False)
+    return luma_ab_to_rgb(luma_full, up)
+
+
+def to_unit(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) -> (H, W, 3) float in [0,1], quantized to 8 bits as a saved picture is."""
+    return (x[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round() / 255
+
+
+def photo_hints(rgb: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """``count`` random true-colour points of (1, 3, H, W) RGB, at the model size: (1, 3, mh, mw)."""
+    mh, mw = model_shape(*rgb.shape[-2:])
+    small = torch.nn.functional.interpolate(rgb, size=(mh, mw), mode="area")
+    ab = rgb_to_lab(small)[0, 1:]
+    return hint_points(ab, random_points(np.random.default_rng(seed), mh, mw, count), patch=3)[None]
+
+
+def score_photos(gen, files: list[Path], degraded: bool = False, hints: int = 0) -> dict[str, float]:
+    rows: dict[str, list[float]] = {}
+    for i, f in enumerate(files):
+        rgb_u8 = read_rgb(f, 256)
+        rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
+        luma = rgb_to_luma(rgb)
+        seen = luma
+        if degraded:
+            seen = torch.from_numpy(degrade(luma[0, 0].numpy(), np.random.default_rng([7, i])))[None, None]
+        pred = colourize(gen, seen, photo_hints(rgb, hints, i) if hints else None)
+        if degraded:  # judge the colour only: the clean luma with the predicted chroma
+            pred = luma_ab_to_rgb(luma, rgb_to_lab(pred)[:, 1:])
+        truth = rgb_u8 / 255.0
+        values = {
+            "psnr": psnr(to_unit(pred), truth), "psnr_grey": psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth),
+            "colorfulness": colorfulness(to_unit(pred)), "colorfulness_true": colorfulness(truth),
+        }
+        for k, v in values.items():
+            rows.setdefault(k, []).append(float(v))
+    out = {k: float(np.mean(v)) for k, v in rows.items()}
+    out["psnr_gain"] = out["psnr"] - out["psnr_grey"]
+    out["psnr_gain_se"] = float(np.std(np.subtract(rows["psnr"], rows["psnr_grey"])) / np.sqrt(len(files)))
+    return out | {"images": len(files)}
+
+
+def load(weights: Path | None, vividness: float | None):
+    gen = load_generator(weights, "natural")
+    if vividness is not None:
+        gen.set_vividness(vividness)
+    return gen
+
+
+def photos_main(args) -> dict:
+    sets = split_photos(args.data, args.split)
+    if args.limit:
+        sets = {k: v[: args.limit] for k, v in sets.items()}
+    results = {}
+    print(f"| weights | vividness | set | photos | PSNR - grey (SE) | PSNR | grey | colourfulness | true | deltaCF |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for w in args.weights or [None]:
+        for v in args.vividness or [None]:
+            gen = load(w, v)
+            shown = v if v is not None else (round(temperature_vividness(gen), 2) if gen.config.ab_head == "bins" else "-")
+            for name, files in sets.items():
+                r = score_photos(gen, files, args.degraded, args.hints)
+                results[f"{w}|{v}|{name}"] = r
+                print(f"| {w.name if w else 'shipped'} | {shown} | {name} | {r['images']} | {r['psnr_gain']:+.2f} ({r['psnr_gain_se']:.2f}) | "
+                      f"{r['psnr']:.2f} | {r['psnr_grey']:.2f} | {r['colorfulness']:.1f} | {r['colorfulness_true']:.1f} | "
+                      f"{r['colorfulness'] - r['colorfulness_true']:+.1f} |", flush=True)
+    return results
+
+
+def temperature_vividness(gen) -> float:
+    from vidcolor.models.generator import temperature_to_vividness
+
+    return temperature_to_vividness(float(gen.temperature))
+
+
+# ------------------------------------------------------------------------------------------ video
+
+
+def held_out_clips(data: Path) -> dict[str, list[np.ndarray] | Path]:
+    """name -> frames (DAVIS shots, RGB uint8) or a video path (videos_more), none trained on."""
+    clips: dict = {}
+    for seq in sorted((data / "video_frames" / "davis").iterdir()):
+        if seq.name not in TRAINED_DAVIS:
+            clips[f"davis/{seq.name}"] = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in sorted(seq.glob("*.jpg"))]
+    for clip in sorted((data / "videos_more").glob("*.mp4")):
+        if is_validation(clip, 0.2):
+            clips[clip.stem] = clip
+    return clips
+
+
+def clip_frames(source) -> list[np.ndarray]:
+    if not isinstance(source, Path):
+        return source
+    with av.open(str(source)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def write_pair(frames: list[np.ndarray], grey_path: Path, colour_path: Path, rate: int = 24) -> None:
+    """The clip's grey version (FFV1 gray) and its true colour (FFV1 RGB), both lossless, even size."""
+    h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+    for path, fmt in ((grey_path, "gray"), (colour_path, "bgr0")):
+        with av.open(str(path), "w") as out:
+            s = out.add_stream("ffv1", rate=rate)
+            s.width, s.height, s.pix_fmt = w, h, fmt
+            for rgb in frames:
+                rgb = np.ascontiguousarray(rgb[:h, :w])
+                if fmt == "gray":
+                    y = np.clip(0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2] + 0.5, 0, 255).astype(np.uint8)
+                    frame = av.VideoFrame.from_ndarray(y, format="gray")
+                else:
+                    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")
+                for p in s.encode(frame):
+                    out.mux(p)
+            for p in s.encode():
+                out.mux(p)
+
+
+def videos_main(args) -> dict:
+    from vidcolor.metrics import evaluate_videos
+    from vidcolor.options import RunOptions
+    from vidcolor.pipeline import run_video
+
+    w = (args.weights or [None])[0]
+    rows = {}
+    print("| clip | frames | PSNR - grey | colourfulness / true | colour warping error | s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, source in held_out_clips(args.data).items():
+            t0 = time.perf_counter()
+            grey, colour, out = (Path(tmp) / f"{name.replace('/', '_')}.{k}.mkv" for k in ("grey", "colour", "out"))
+            write_pair(clip_frames(source), grey, colour)
+            run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True, engine_dir=Path(tmp)))
+            ours = evaluate_videos(out, source=grey, reference=colour)
+            bar = evaluate_videos(grey, source=grey, reference=colour)
+            r = {"frames": ours["frames"], "psnr_gain": ours["psnr"] - bar["psnr"], "psnr": ours["psnr"], "psnr_grey": bar["psnr"],
+                 "colorfulness": ours["colorfulness"], "colorfulness_true": ours["reference_colorfulness"],
+                 "color_warping_error": ours["color_warping_error"]}
+            rows[name] = r
+            print(f"| {name} | {r['frames']} | {r['psnr_gain']:+.2f} | {r['colorfulness']:.1f} / {r['colorfulness_true']:.1f} | "
+                  f"{r['color_warping_error']:.5f} | {time.perf_counter() - t0:.0f} |", flush=True)
+    mean = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("psnr_gain", "colorfulness", "colorfulness_true", "color_warping_error")}
+    mean["colorfulness_ratio"] = float(np.mean([r["colorfulness"] / r["colorfulness_true"] for r in rows.values()]))
+    print(f"| **mean of {len(rows)}** | | **{mean['psnr_gain']:+.2f}** | {mean['colorfulness']:.1f} / {mean['colorfulness_true']:.1f} "
+          f"(ratio {mean['colorfulness_ratio']:.2f}) | {mean['color_warping_error']:.5f} | |")
+    return {"clips": rows, "mean": mean}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["photos", "videos"])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--weights", type=Path, nargs="*", default=None)
+    ap.add_argument("--vividness", type=float, nargs="*", default=None)
+    ap.add_argument("--split", choices=["report", "calibration"], default="report")
+    ap.add_argument("--degraded", action="store_true")
+    ap.add_argument("--hints", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    results = photos_main(args) if args.what == "photos" else videos_main(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

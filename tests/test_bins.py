@@ -1,0 +1,177 @@
+"""The a/b bins head (Zhang et al. 2016), colour hints and old-film degradations: known values,
+shapes, round trips and bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vidcolor.errors import StyleError
+from vidcolor.models.generator import (
+    AB_RANGE, Generator, GeneratorConfig, ab_bins, annealed_mean, build_generator, convert_generator,
+    temperature_to_vividness, vividness_to_temperature,
+)
+from vidcolor.train import bins as tb
+from vidcolor.train.degrade import DEGRADATIONS, degrade, degrade_batch
+from vidcolor.train.hints import downsample_like, hint_points, random_hints
+
+
+def tiny(**kw) -> GeneratorConfig:
+    return GeneratorConfig(styles=("natural",), decoder=(16, 16, 8, 8, 8), pretrained=False, **kw)
+
+
+def test_bins_are_the_in_gamut_10_unit_grid():
+    b = ab_bins()
+    assert b.shape == (261, 2)
+    assert torch.equal(b, ab_bins())  # deterministic
+    assert torch.all(b % 10 == 0) and b.abs().max() <= 110
+    assert any(torch.equal(row, torch.tensor([0.0, 0.0])) for row in b)  # grey is a bin
+    assert not any(torch.equal(row, torch.tensor([-100.0, -100.0])) for row in b)  # out of sRGB
+
+
+def test_annealed_mean_runs_from_the_mean_to_the_mode():
+    b = torch.tensor([[0.0, 0.0], [60.0, 0.0], [0.0, -60.0]])
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.2])).view(1, 3, 1, 1)
+    mean = annealed_mean(logits, b, 1.0)[0, :, 0, 0]
+    assert torch.allclose(mean, torch.tensor([18.0, -12.0]), atol=1e-4)
+    mode = annealed_mean(logits, b, 0.01)[0, :, 0, 0]
+    assert torch.allclose(mode, torch.zeros(2), atol=1e-3)
+    assert vividness_to_temperature(0) == 1.0 and abs(vividness_to_temperature(1) - 0.2) < 1e-9
+    assert abs(temperature_to_vividness(vividness_to_temperature(0.37)) - 0.37) < 1e-9
+
+
+def test_soft_encoding_is_a_distribution_peaked_at_the_nearest_bin():
+    b = ab_bins()
+    ab = torch.tensor([[20.0, -30.0], [3.0, 2.0]]).T.reshape(1, 2, 1, 2)
+    z = tb.soft_encode(ab, b)
+    assert z.shape == (1, len(b), 1, 2)
+    assert torch.allclose(z.sum(1), torch.ones(1, 1, 2))
+    assert (z > 0).sum(1).eq(5).all()
+    assert torch.equal(b[z[0, :, 0, 0].argmax()], torch.tensor([20.0, -30.0]))
+    assert torch.equal(b[z[0, :, 0, 1].argmax()], torch.tensor([0.0, 0.0]))
+
+
+def test_rebalancing_favours_rare_colours_and_mix_one_is_off():
+    b = ab_bins()
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    blue = np.zeros((32, 32, 3), np.uint8)
+    blue[..., 2] = 200
+    prior = tb.ab_prior([grey] * 9 + [blue], b)
+    assert torch.isclose(prior.sum(), torch.tensor(1.0)) and prior.min() > 0
+    w = tb.rebalance_weights(prior, b, mix=0.5)
+    i_grey, i_blue = prior.argmax(), torch.cdist(b, torch.tensor([[60.0, -90.0]])).argmin()
+    assert w[i_blue] > w[i_grey]
+    assert torch.allclose(tb.rebalance_weights(prior, b, mix=1.0), torch.ones(len(b)))
+
+
+def test_bins_loss_is_lower_for_the_right_distribution():
+    b = ab_bins()
+    target = tb.soft_encode(torch.full((1, 2, 4, 4), 30.0), b)
+    ones = torch.ones(len(b))
+    right = tb.bins_loss(torch.log(target + 1e-6), target, ones)
+    uniform = tb.bins_loss(torch.zeros_like(target), target, ones)
+    assert right < uniform
+
+
+def test_target_ab_is_a_quarter_resolution_mean():
+    rgb = torch.rand(2, 3, 32, 48)
+    assert tb.target_ab(rgb).shape == (2, 2, 8, 12)
+
+
+def test_bins_generator_shapes_hints_and_vividness():
+    gen = build_generator(tiny(ab_head="bins", hints=True), seed=0).eval()
+    assert not gen.full_res and not hasattr(gen, "up1")
+    luma = torch.rand(1, 1, 32, 64)
+    with torch.no_grad():
+        out = gen(luma)
+        assert out.shape == (1, 2, 32, 64) and out.abs().max() <= 110
+        assert torch.equal(out, gen(luma, 0, torch.zeros(1, 3, 32, 64)))  # zeros = no hints
+        assert gen.ab_logits(luma).shape == (1, 261, 8, 16)
+        gen.encoder._conv_stem.weight[:, 1:] = 0.5  # a trained hint path
+        hints = torch.zeros(1, 3, 32, 64)
+        hints[:, 0], hints[:, 2] = 0.5, 1.0
+        assert not torch.allclose(gen(luma, 0, hints), gen(luma))
+        gen.head_bins.weight.zero_()  # a fixed distribution: 40 % on one vivid bin, the rest spread out
+        prob = torch.full((len(gen.bins),), 0.6 / (len(gen.bins) - 1))
+        prob[torch.cdist(gen.bins, torch.tensor([[60.0, 40.0]])).argmin()] = 0.4
+        gen.head_bins.bias.copy_(prob.log())
+        gen.set_vividness(0.0)
+        muted = gen(luma)
+        gen.set_vividness(1.0)
+        vivid = gen(luma)
+    assert float(gen.temperature) == pytest.approx(0.2)
+    assert vivid.norm(dim=1).mean() > 70 > 45 > muted.norm(dim=1).mean()  # mode (60, 40): 72
+    with pytest.raises(ValueError, match="vividness"):
+        gen.set_vividness(1.5)
+    with pytest.raises(StyleError, match="no vividness"):
+        build_generator(tiny(), seed=0).set_vividness(0.5)
+
+
+def test_a_stylize_style_keeps_the_full_resolution_stages():
+    gen = build_generator(GeneratorConfig(styles=("natural", "ukiyoe"), decoder=(16, 16, 8, 8, 8), pretrained=False, ab_head="bins"), seed=0).eval()
+    with torch.no_grad():
+        assert gen(torch.rand(1, 1, 32, 32), 1).shape == (1, 3, 32, 32)
+        assert gen(torch.rand(1, 1, 32, 32), 0).shape == (1, 2, 32, 32)
+
+
+def test_config_round_trip_and_bad_head():
+    cfg = tiny(ab_head="bins", hints=True)
+    assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
+    assert GeneratorConfig.from_dict({"styles": ["natural"], "decoder": [16, 16, 8, 8, 8]}).ab_head == "regress"  # v1 files
+    with pytest.raises(ValueError, match="ab_head"):
+        tiny(ab_head="softmax")
+
+
+def test_convert_keeps_encoder_and_decoder_and_adds_the_new_parts():
+    base = build_generator(tiny(), seed=1)
+    gen, fresh = convert_generator(base, tiny(ab_head="bins", hints=True), seed=2)
+    assert set(fresh) == {"bins", "temperature", "head_bins.weight", "head_bins.bias"}
+    assert torch.equal(gen.up4.conv[0].weight, base.up4.conv[0].weight)
+    stem = gen.encoder._conv_stem.weight
+    assert stem.shape[1] == 4 and torch.equal(stem[:, :1], base.encoder._conv_stem.weight) and not stem[:, 1:].any()
+    base.eval(), gen.eval()
+    luma = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():  # same features, so the same decoder activations at stride 4
+        f2, f4, f8, f16, f32 = base.encoder.features(luma)
+        expected = base.up4(base.up8(base.up16(base.bottleneck(f32), f16, 0), f8, 0), f4, 0)
+        assert torch.allclose(gen.decode(luma, 0), expected, atol=1e-5)
+
+
+def test_hint_points_set_patch_means_and_mask():
+    ab = torch.zeros(2, 10, 10)
+    ab[0, :5] = 55.0
+    h = hint_points(ab, [(2, 2), (9, 9)], patch=3)
+    assert h.shape == (3, 10, 10)
+    assert h[2].sum() == 9 + 4  # a full patch and one clipped at the corner
+    assert torch.allclose(h[0, 1:4, 1:4], torch.full((3, 3), 55.0 / AB_RANGE))
+    assert h[0, 9, 9] == 0 and h[2, 9, 9] == 1
+
+
+def test_random_hints_follow_the_fraction_and_are_deterministic():
+    ab = torch.randn(16, 2, 32, 32) * 30
+    assert not random_hints(ab, np.random.default_rng(0), 0.0).any()
+    every = random_hints(ab, np.random.default_rng(0), 1.0)
+    assert (every[:, 2].flatten(1).amax(1) == 1).all()
+    assert torch.equal(every, random_hints(ab, np.random.default_rng(0), 1.0))
+    small = downsample_like(every, (8, 8))
+    assert small.shape == (16, 3, 8, 8) and (small[:, 2].flatten(1).amax(1) == 1).all()
+
+
+@pytest.mark.parametrize("fn", [fn for fn, _ in DEGRADATIONS], ids=lambda f: f.__name__)
+def test_each_degradation_changes_the_picture_and_leaves_the_input(fn):
+    rng = np.random.default_rng(1)
+    x = (np.random.default_rng(0).random((48, 64)) * 0.8 + 0.1).astype(np.float32)  # texture: blur shows
+    before = x.copy()
+    y = fn(x, rng)
+    assert y.shape == x.shape and np.array_equal(x, before)
+    assert np.abs(y - x).mean() > 1e-3
+
+
+def test_degrade_is_deterministic_in_range_and_batch_fraction_holds():
+    x = np.random.default_rng(0).random((48, 64)).astype(np.float32)
+    a, b = degrade(x, np.random.default_rng(5)), degrade(x, np.random.default_rng(5))
+    assert np.array_equal(a, b) and a.min() >= 0 and a.max() <= 1 and a.dtype == np.float32
+    luma = torch.rand(6, 1, 32, 32)
+    assert torch.equal(degrade_batch(luma, np.random.default_rng(0), 0.0), luma)
+    changed = degrade_batch(luma, np.random.default_rng(0), 1.0)
+    assert changed.shape == luma.shape and all(not torch.equal(changed[i], luma[i]) for i in range(6))
