@@ -3,6 +3,7 @@
     python benchmarks/eval_natural.py photos [--weights W ...] [--split report|calibration] [--vividness V ...]
                                              [--degraded] [--hints 10] [--limit N] [--json out.json]
     python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--json out.json]
+    python benchmarks/eval_natural.py sheets [--weights OLD NEW] [--out docs/img]
 
 Splits (by file-name hash, as training splits them; train/natural_bins.toml trains on neither):
 ``report`` = hash < 5 % (what docs/MODEL.md reports), ``calibration`` = hash in [5 %, 10 %)
@@ -127,7 +128,7 @@ def photos_main(args) -> dict:
     for w in args.weights or [None]:
         for v in args.vividness or [None]:
             gen = load(w, v)
-            shown = v if v is not None else (round(temperature_vividness(gen), 2) if gen.config.ab_head == "bins" else "-")
+            shown = v if v is not None else (round(gen.vividness(), 2) if gen.config.ab_head == "bins" else "-")
             for name, files in sets.items():
                 r = score_photos(gen, files, args.degraded, args.hints)
                 results[f"{w}|{v}|{name}"] = r
@@ -135,12 +136,6 @@ def photos_main(args) -> dict:
                       f"{r['psnr']:.2f} | {r['psnr_grey']:.2f} | {r['colorfulness']:.1f} | {r['colorfulness_true']:.1f} | "
                       f"{r['colorfulness'] - r['colorfulness_true']:+.1f} |", flush=True)
     return results
-
-
-def temperature_vividness(gen) -> float:
-    from vidcolor.models.generator import temperature_to_vividness
-
-    return temperature_to_vividness(float(gen.temperature))
 
 
 # ------------------------------------------------------------------------------------------ video
@@ -215,9 +210,51 @@ def videos_main(args) -> dict:
     return {"clips": rows, "mean": mean}
 
 
+# ----------------------------------------------------------------------------------------- sheets
+
+
+def film_stills(data: Path, per_film: int = 4) -> list[np.ndarray]:
+    """Frames spread over every film in data/films (RGB uint8; the films are black and white)."""
+    stills = []
+    for film in sorted((data / "films").glob("*.mp4")):
+        frames = clip_frames(film)
+        stills += [frames[i] for i in np.linspace(len(frames) * 0.1, len(frames) * 0.9, per_film).astype(int)]
+    return stills
+
+
+def sheet(images: list[np.ndarray], gens: list, path: Path, height: int = 200) -> None:
+    """One row per image: grey input | each generator's colour, merged as `vidcolor run` merges."""
+    rows = []
+    for rgb in images:
+        s = height / rgb.shape[0]
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * s), height), interpolation=cv2.INTER_AREA)
+        luma = rgb_to_luma(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255)
+        tiles = [luma.expand(-1, 3, -1, -1)] + [colourize(g, luma) for g in gens]
+        rows.append(np.concatenate([(to_unit(t) * 255).astype(np.uint8) for t in tiles], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows), cv2.COLOR_RGB2BGR))
+    print(f"wrote {path}")
+
+
+def sheets_main(args) -> dict:
+    gens = [load(w, None) for w in (args.weights or [None])]
+    sheet(film_stills(args.data), gens, args.out / "natural_films.png")
+    historic = sorted((args.data / "historic").glob("*.jpg"))
+    picks = np.random.default_rng(1).choice(len(historic), 8, replace=False)
+    sheet([read_rgb(historic[i], 200) for i in sorted(picks)], gens, args.out / "natural_historic.png")
+    report = split_photos(args.data, "report")
+    rng = np.random.default_rng(2)
+    photos = [read_rgb(f, 200) for name in ("old", "new") for f in rng.choice(report[name], 4, replace=False)]
+    sheet(photos, gens, args.out / "natural_photos.png")
+    return {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["photos", "videos"])
+    ap.add_argument("what", choices=["photos", "videos", "sheets"])
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--weights", type=Path, nargs="*", default=None)
     ap.add_argument("--vividness", type=float, nargs="*", default=None)
@@ -229,7 +266,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    results = photos_main(args) if args.what == "photos" else videos_main(args)
+    results = {"photos": photos_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

@@ -9,7 +9,7 @@ import torch
 from vidcolor.errors import StyleError
 from vidcolor.models.generator import (
     AB_RANGE, Generator, GeneratorConfig, ab_bins, annealed_mean, build_generator, convert_generator,
-    temperature_to_vividness, vividness_to_temperature,
+    prior_shift_to_vividness, vividness_to_prior_shift,
 )
 from vidcolor.train import bins as tb
 from vidcolor.train.degrade import DEGRADATIONS, degrade, degrade_batch
@@ -36,8 +36,8 @@ def test_annealed_mean_runs_from_the_mean_to_the_mode():
     assert torch.allclose(mean, torch.tensor([18.0, -12.0]), atol=1e-4)
     mode = annealed_mean(logits, b, 0.01)[0, :, 0, 0]
     assert torch.allclose(mode, torch.zeros(2), atol=1e-3)
-    assert vividness_to_temperature(0) == 1.0 and abs(vividness_to_temperature(1) - 0.2) < 1e-9
-    assert abs(temperature_to_vividness(vividness_to_temperature(0.37)) - 0.37) < 1e-9
+    assert vividness_to_prior_shift(0) == -1.0 and vividness_to_prior_shift(1) == 0.5
+    assert abs(prior_shift_to_vividness(vividness_to_prior_shift(0.37)) - 0.37) < 1e-9
 
 
 def test_soft_encoding_is_a_distribution_peaked_at_the_nearest_bin():
@@ -91,16 +91,15 @@ def test_bins_generator_shapes_hints_and_vividness():
         hints = torch.zeros(1, 3, 32, 64)
         hints[:, 0], hints[:, 2] = 0.5, 1.0
         assert not torch.allclose(gen(luma, 0, hints), gen(luma))
-        gen.head_bins.weight.zero_()  # a fixed distribution: 40 % on one vivid bin, the rest spread out
-        prob = torch.full((len(gen.bins),), 0.6 / (len(gen.bins) - 1))
-        prob[torch.cdist(gen.bins, torch.tensor([[60.0, 40.0]])).argmin()] = 0.4
-        gen.head_bins.bias.copy_(prob.log())
+        gen.head_bins.weight.zero_()  # a fixed, uniform trained distribution; training up-weighted one vivid bin
+        gen.head_bins.bias.zero_()
+        gen.bin_log_weight[torch.cdist(gen.bins, torch.tensor([[60.0, 40.0]])).argmin()] = 12.0
         gen.set_vividness(0.0)
         muted = gen(luma)
         gen.set_vividness(1.0)
         vivid = gen(luma)
-    assert float(gen.temperature) == pytest.approx(0.2)
-    assert vivid.norm(dim=1).mean() > 70 > 45 > muted.norm(dim=1).mean()  # mode (60, 40): 72
+    assert float(gen.prior_shift) == pytest.approx(0.5) and gen.vividness() == pytest.approx(1.0)
+    assert vivid.norm(dim=1).mean() > 50 > 2 * muted.norm(dim=1).mean()  # mode (60, 40): 72
     with pytest.raises(ValueError, match="vividness"):
         gen.set_vividness(1.5)
     with pytest.raises(StyleError, match="no vividness"):
@@ -125,7 +124,7 @@ def test_config_round_trip_and_bad_head():
 def test_convert_keeps_encoder_and_decoder_and_adds_the_new_parts():
     base = build_generator(tiny(), seed=1)
     gen, fresh = convert_generator(base, tiny(ab_head="bins", hints=True), seed=2)
-    assert set(fresh) == {"bins", "temperature", "head_bins.weight", "head_bins.bias"}
+    assert set(fresh) == {"bins", "temperature", "bin_log_weight", "prior_shift", "head_bins.weight", "head_bins.bias"}
     assert torch.equal(gen.up4.conv[0].weight, base.up4.conv[0].weight)
     stem = gen.encoder._conv_stem.weight
     assert stem.shape[1] == 4 and torch.equal(stem[:, :1], base.encoder._conv_stem.weight) and not stem[:, 1:].any()
@@ -175,3 +174,44 @@ def test_degrade_is_deterministic_in_range_and_batch_fraction_holds():
     assert torch.equal(degrade_batch(luma, np.random.default_rng(0), 0.0), luma)
     changed = degrade_batch(luma, np.random.default_rng(0), 1.0)
     assert changed.shape == luma.shape and all(not torch.equal(changed[i], luma[i]) for i in range(6))
+
+
+def test_prior_shift_undoes_or_deepens_the_rebalancing():
+    gen = build_generator(tiny(ab_head="bins"), seed=0).eval()
+    with torch.no_grad():
+        gen.head_bins.weight.zero_()
+        gen.head_bins.bias.zero_()  # uniform trained distribution
+        vivid = torch.cdist(gen.bins, torch.tensor([[60.0, 40.0]])).argmin()
+        gen.bin_log_weight.zero_()
+        gen.bin_log_weight[vivid] = 3.0  # training up-weighted this rare colour
+        luma = torch.rand(1, 1, 32, 32)
+        as_trained = gen(luma)[0, :, 0, 0]
+        gen.prior_shift.fill_(-1.0)
+        undone = gen(luma)[0, :, 0, 0]
+        gen.prior_shift.fill_(1.0)
+        deepened = gen(luma)[0, :, 0, 0]
+    toward = lambda ab: float(ab @ torch.tensor([60.0, 40.0]) / 72.1)  # noqa: E731
+    assert toward(undone) < toward(as_trained) < toward(deepened)
+
+
+def test_weights_without_the_decoding_buffers_load_with_defaults(tmp_path):
+    from safetensors.torch import load_file
+
+    from vidcolor.models.checkpoint import load_generator, save_generator
+
+    gen = build_generator(tiny(ab_head="bins"), seed=0)
+    path = save_generator(tmp_path / "w.safetensors", gen)
+    old = tmp_path / "old.safetensors"  # as written before bin_log_weight / prior_shift existed
+    tensors = {k: v for k, v in load_file(str(path)).items() if k not in ("bin_log_weight", "prior_shift")}
+    gen.load_state_dict(tensors, strict=False)
+    class Legacy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            for k, v in tensors.items():
+                self.register_buffer(k.replace(".", "__"), v)
+    legacy = Legacy()
+    legacy.config = gen.config
+    legacy.state_dict = lambda: tensors  # noqa: E731  (save_generator reads state_dict and config only)
+    save_generator(old, legacy)
+    loaded = load_generator(old)
+    assert not loaded.bin_log_weight.any() and float(loaded.prior_shift) == 0.0

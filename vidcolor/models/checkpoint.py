@@ -22,6 +22,7 @@ from vidcolor.models.generator import Generator, GeneratorConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 FORMAT = "vidcolor-generator/1"
+OPTIONAL_BUFFERS = ("bin_log_weight", "prior_shift")  # bins head: zeros (no prior correction) when a file lacks them
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -81,7 +82,11 @@ def load_generator(path: Path | None = None, style: str | None = None) -> Genera
     tensors, meta = read_checkpoint(path)
     try:
         gen = Generator(GeneratorConfig.from_dict(meta["config"]))
-        gen.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, strict=True)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+        for name in OPTIONAL_BUFFERS:  # decoding buffers added after the first bins-head files: their defaults
+            if name in gen.state_dict() and name not in state:
+                state[name] = gen.state_dict()[name]
+        gen.load_state_dict(state, strict=True)
     except (KeyError, TypeError, RuntimeError, StyleError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise CheckpointError(f"{path} does not match this vidcolor's generator architecture ({first})", "use weights made by this version") from None

@@ -6,8 +6,9 @@ learned scale/shift per style). Two heads: Lab a/b for "colorize" styles, RGB fo
 
 The colorize head is either a regression of a/b at full model resolution (``ab_head="regress"``,
 v1) or a distribution over quantized a/b at 1/4 of the model resolution (``ab_head="bins"``,
-Zhang et al. 2016): ~260 in-gamut bins of 10 a/b units, decoded by the annealed mean at a
-temperature (lower = more vivid), then upsampled bilinearly (chroma is upsampled anyway).
+Zhang et al. 2016): 261 in-gamut bins of 10 a/b units, decoded by the annealed mean at a
+temperature after a shift of the logits by the training's class-rebalancing weights (the
+vividness knob), then upsampled bilinearly (chroma is upsampled anyway).
 With ``hints`` the encoder also sees hint a/b planes and a hint mask (zeros when absent).
 
 ``Generator.for_style(name)`` returns a single-style module with ``forward(luma)``: the shape that
@@ -153,6 +154,10 @@ class Generator(nn.Module):
         else:
             self.register_buffer("bins", ab_bins())
             self.register_buffer("temperature", torch.tensor(1.0))  # annealed-mean T; set at export (vividness)
+            # log of the class-rebalancing weights training used (Q,): the trained distribution is about
+            # prior x weights, so adding prior_shift * this to the logits undoes (-1) or deepens (> 0) the rebalancing
+            self.register_buffer("bin_log_weight", torch.zeros(len(self.bins)))
+            self.register_buffer("prior_shift", torch.tensor(0.0))
             self.head_bins = nn.Conv2d(d4, len(self.bins), 1)
 
     def style_index(self, name: str) -> int:
@@ -191,7 +196,7 @@ class Generator(nn.Module):
 
     def logits_to_ab(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """(N, Q, h, w) logits -> (N, 2, H, W) a/b: annealed mean at self.temperature, times the gain, upsampled."""
-        ab = annealed_mean(logits, self.bins, self.temperature) * self.config.chroma_gain
+        ab = annealed_mean(logits + (self.prior_shift * self.bin_log_weight).view(1, -1, 1, 1), self.bins, self.temperature) * self.config.chroma_gain
         return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
     def forward(self, luma: torch.Tensor, style: int = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
@@ -203,42 +208,33 @@ class Generator(nn.Module):
         return torch.sigmoid(self.head_rgb(features))
 
     def set_vividness(self, vividness: float) -> None:
-        """Bins head: vividness v in [0, 1] -> annealed-mean temperature 0.2**v (0: the mean, 1: near the mode)."""
+        """Bins head: vividness v in [0, 1] sets the prior shift to -1 + 1.5 v (see ``vividness_to_prior_shift``);
+        the annealed-mean temperature stays the weights' calibrated one."""
         if self.config.ab_head != "bins":
             from vidcolor.errors import StyleError
 
             raise StyleError("these weights have no vividness setting (a/b regression head)", "use weights with a bins head, or omit --vividness")
         if not 0.0 <= vividness <= 1.0:
             raise ValueError(f"vividness must be in [0, 1], got {vividness}")
-        self.temperature.fill_(vividness_to_temperature(vividness))
+        self.prior_shift.fill_(vividness_to_prior_shift(vividness))
+
+    def vividness(self) -> float | None:
+        """The vividness these weights decode at (None without a bins head)."""
+        return prior_shift_to_vividness(float(self.prior_shift)) if self.config.ab_head == "bins" else None
 
     def for_style(self, name: str) -> "StyleGenerator":
         return StyleGenerator(self, self.style_index(name))
 
 
-def vividness_to_temperature(vividness: float) -> float:
-    """The --vividness scale: v in [0, 1] -> annealed-mean temperature T = 0.2**v (1 .. 0.2)."""
-    return 0.2**vividness
+def vividness_to_prior_shift(vividness: float) -> float:
+    """The --vividness scale: v in [0, 1] -> prior shift -1 + 1.5 v. At 0 the class rebalancing of
+    training is undone (the plain posterior: the most likely colours, muted); at 2/3 it is as
+    trained; at 1 rare (vivid) colours are favoured half as much again."""
+    return -1.0 + 1.5 * vividness
 
 
-def temperature_to_vividness(temperature: float) -> float:
-    return math.log(temperature) / math.log(0.2)
-
-
-class StyleGenerator(nn.Module):
-    """One style of a Generator: (N, 1, H, W) luma [0,1] -> (N, C, H, W); C = 2 (Lab ab) or 3 (RGB)."""
-
-    def __init__(self, generator: Generator, style: int) -> None:
-        super().__init__()
-        self.generator = generator
-        self.style = style
-        self.style_name = generator.style_names[style]
-        self.mode = generator.style_modes[style]
-        self.out_channels = 2 if self.mode == "colorize" else 3
-        self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
-
-    def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        return self.generator(luma, self.style)
+def prior_shift_to_vividness(shift: float) -> float:
+    return (shift + 1.0) / 1.5
 
 
 def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:
@@ -279,7 +275,7 @@ def convert_generator(base: Generator, config: GeneratorConfig, seed: int = 0) -
         old = base.state_dict().get(name)
         if name == "encoder._conv_stem.weight" and old is not None:
             old = _widen_stem(old, value.shape[1])
-        if old is not None and old.shape == value.shape and name != "temperature":
+        if old is not None and old.shape == value.shape and name not in ("temperature", "prior_shift", "bin_log_weight"):
             state[name] = old.clone()
         else:
             fresh.append(name)

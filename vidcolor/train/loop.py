@@ -62,14 +62,15 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     run = new_run(recipe, device)
     if recipe.loss.temporal_video > 0:
         run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size, recipe.data.video_val_fraction)  # load_size >= resolution
-    if run.gen.config.ab_head == "bins":
-        prior = bins.ab_prior(train_set.targets, run.gen.bins.cpu())
-        run.ab_weights = bins.rebalance_weights(prior, run.gen.bins.cpu(), recipe.loss.rebalance).to(device)
     state_path = recipe.run_dir / STATE_FILE
     if resume:
         if not state_path.is_file():
             raise RecipeError(f"nothing to resume: {state_path} does not exist", "start without --resume")
         load_state(run, state_path)
+    if run.gen.config.ab_head == "bins":  # a function of the training photos: recomputed, not stored in the state
+        prior = bins.ab_prior(train_set.targets, run.gen.bins.cpu())
+        run.ab_weights = bins.rebalance_weights(prior, run.gen.bins.cpu(), recipe.loss.rebalance).to(device)
+        run.gen.bin_log_weight.copy_(run.ab_weights.log())
     val_inputs = centre_crops(val_set.inputs[:8] or train_set.inputs[:8], recipe.train.resolution).to(device)
     val_targets = centre_crops(val_set.targets[:8] or train_set.targets[:8], recipe.train.resolution).to(device)
     recipe.run_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,7 @@ def init_generator(recipe: Recipe) -> Generator:
     t = recipe.train
     if recipe.init is None:
         config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0)
-        return _with_temperature(build_generator(config, seed=recipe.seed), t.temperature)
+        return _with_decoding(build_generator(config, seed=recipe.seed), t)
     base = load_generator(recipe.init)
     base.config = replace(base.config, chroma_gain=1.0)  # a/b are learned unscaled; the gain is for export
     if recipe.style not in base.style_names:
@@ -164,12 +165,14 @@ def init_generator(recipe: Recipe) -> Generator:
     target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
-    return _with_temperature(base.train(), t.temperature)
+    return _with_decoding(base.train(), t)
 
 
-def _with_temperature(gen: Generator, temperature: float) -> Generator:
+def _with_decoding(gen: Generator, t) -> Generator:
+    """The bins head decodes with the recipe's temperature and prior shift (in training and in the weights)."""
     if gen.config.ab_head == "bins":
-        gen.temperature.fill_(temperature)
+        gen.temperature.fill_(t.temperature)
+        gen.prior_shift.fill_(t.prior_shift)
     return gen
 
 
@@ -341,7 +344,10 @@ def load_state(run: Run, path: Path) -> None:
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["vidcolor_state"])
     tensors = load_file(str(path), device=str(run.device))
-    run.gen.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("gen/")})
+    state = {k[4:]: v for k, v in tensors.items() if k.startswith("gen/")}
+    missing = run.gen.load_state_dict(state, strict=False).missing_keys  # decoding buffers are set from the recipe
+    if set(missing) - {"bin_log_weight", "prior_shift"} or len(state) > len(run.gen.state_dict()):
+        run.gen.load_state_dict(state)  # raises with the exact mismatch
     run.disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc/")})
     run.opt_g.load_state_dict(_unflatten_optimizer("opt_g", tensors, meta["opt_g"]))
     run.opt_d.load_state_dict(_unflatten_optimizer("opt_d", tensors, meta["opt_d"]))

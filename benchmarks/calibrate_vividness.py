@@ -1,0 +1,133 @@
+"""Pick the natural bins head's decoding (temperature, prior shift) and snapshot on the calibration split.
+
+    python benchmarks/calibrate_vividness.py --weights runs/natural_bins/snapshots/*.safetensors [--per-set 60]
+
+Calibration photos: name hash in [5 %, 10 %) (train/natural_bins.toml trains on neither that nor
+the 5 % report split below it), old and new sets scored apart (eval_natural.split_photos), a
+seeded sample of ``--per-set`` photos each. For every checkpoint the logits of each photo are
+computed once; then every decoding on the grid is scored: prior shift s (logits + s * log w,
+w = the rebalancing weights training used: s = -1 undoes the rebalancing, i.e. the plain
+posterior; s > 0 leans further to rare colours) and annealed-mean temperature T.
+
+Rule (the issue's targets with a margin): a setting is feasible when its PSNR is at least 0.6 dB
+above the grey photo's on BOTH sets; among feasible ones the smallest mean |colourfulness -
+true colourfulness| wins; with none feasible, the best worst-set PSNR gain. Prints the table
+and the pick (what to write into train/natural_bins.toml: temperature, prior_shift, steps).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import torch
+from eval_natural import DATA, model_shape, split_photos, to_unit
+
+from vidcolor.color import luma_ab_to_rgb, rgb_to_luma
+from vidcolor.metrics import colorfulness, psnr
+from vidcolor.models.checkpoint import load_generator
+from vidcolor.models.generator import annealed_mean
+from vidcolor.train.data import read_rgb
+
+SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+TEMPERATURES = (1.0, 0.7, 0.5, 0.38, 0.3)
+MARGIN_DB = 0.6
+
+
+@torch.no_grad()
+def photo_logits(gen, rgb_u8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(luma (1, 1, H, W), logits (1, Q, mh/4, mw/4)) of a photo's grey version at short side 256."""
+    rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
+    luma = rgb_to_luma(rgb)
+    small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:]), mode="area")
+    return luma, gen.ab_logits(small)
+
+
+def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarray, shift: float, temperature: float) -> tuple[float, float]:
+    """(PSNR, colourfulness) of one photo under one decoding, merged as `vidcolor run` merges."""
+    ab = annealed_mean(logits + shift * gen.bin_log_weight.view(1, -1, 1, 1), gen.bins, temperature)
+    up = torch.nn.functional.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+    pred = to_unit(luma_ab_to_rgb(luma, up))
+    return psnr(pred, truth), colorfulness(pred)
+
+
+def sweep(gen, photos: dict[str, list[np.ndarray]]) -> dict[tuple[float, float], dict[str, tuple[float, float, float]]]:
+    """{(shift, T): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
+    grid = list(itertools.product(SHIFTS, TEMPERATURES))
+    out: dict = {g: {} for g in grid}
+    for name, images in photos.items():
+        rows = {g: [] for g in grid}
+        for rgb in images:
+            luma, logits = photo_logits(gen, rgb)
+            truth = rgb / 255.0
+            grey = psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth)
+            for g in grid:
+                p, cf = decode_scores(gen, luma, logits, truth, *g)
+                rows[g].append((p - grey, cf, colorfulness(truth)))
+        for g in grid:
+            out[g][name] = tuple(float(v) for v in np.mean(rows[g], axis=0))
+    return out
+
+
+def pick(table) -> tuple[tuple[float, float], bool]:
+    """The rule of the module docstring: (setting, feasible)."""
+    feasible = [g for g, sets in table.items() if all(v[0] >= MARGIN_DB for v in sets.values())]
+    if feasible:
+        return min(feasible, key=lambda g: np.mean([abs(v[1] - v[2]) for v in table[g].values()])), True
+    return max(table, key=lambda g: min(v[0] for v in table[g].values())), False
+
+
+def recipe_log_weights(recipe: Path) -> torch.Tensor:
+    """log of the rebalancing weights a bins recipe trains with (Q,), for checkpoints written before
+    the weights carried them; cached in the recipe's run folder."""
+    from safetensors.torch import load_file, save_file
+
+    from vidcolor.models.generator import ab_bins
+    from vidcolor.train import bins
+    from vidcolor.train.loop import prepare_data
+    from vidcolor.train.recipe import load_recipe
+
+    r = load_recipe(recipe)
+    cache = r.run_dir / "bin_log_weight.safetensors"
+    if cache.is_file():
+        return load_file(str(cache))["bin_log_weight"]
+    train_set, _, _ = prepare_data(r)
+    log_w = bins.rebalance_weights(bins.ab_prior(train_set.targets, ab_bins()), ab_bins(), r.loss.rebalance).log()
+    save_file({"bin_log_weight": log_w}, str(cache))
+    return log_w
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weights", type=Path, nargs="+", required=True)
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--per-set", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--recipe", type=Path, default=Path(__file__).resolve().parents[1] / "train" / "natural_bins.toml",
+                    help="for checkpoints without their rebalancing weights: the recipe that made them")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    files = split_photos(args.data, "calibration")
+    photos = {k: [read_rgb(v[i], 256) for i in sorted(rng.choice(len(v), min(args.per_set, len(v)), replace=False))] for k, v in files.items()}
+    print(f"calibration photos: {', '.join(f'{k} {len(v)}' for k, v in photos.items())}")
+    best = []
+    for w in args.weights:
+        gen = load_generator(w, "natural")
+        if not gen.bin_log_weight.any():
+            gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
+        table = sweep(gen, photos)
+        print(f"\\n{w}\\n| prior shift | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
+        print("|---:|---:|" + "---:|---:|" * len(photos))
+        for g, sets in table.items():
+            print(f"| {g[0]:+.1f} | {g[1]:.2f} | " + " | ".join(f"{v[0]:+.2f} | {v[1]:.1f} / {v[2]:.1f}" for v in sets.values()) + " |")
+        g, ok = pick(table)
+        print(f"pick: prior_shift {g[0]}, temperature {g[1]} ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
+        best.append((ok, np.mean([abs(v[1] - v[2]) for v in table[g].values()]) if ok else -min(v[0] for v in table[g].values()), w, g))
+    ok, _, w, g = sorted(best, key=lambda b: (not b[0], b[1]))[0]
+    print(f"\\nbest checkpoint: {w} with prior_shift {g[0]}, temperature {g[1]}")
+
+
+if __name__ == "__main__":
+    main()
