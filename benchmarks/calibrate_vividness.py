@@ -1,18 +1,22 @@
-"""Pick the natural bins head's decoding (temperature, prior shift) and snapshot on the calibration split.
+"""Pick the natural bins head's decoding (vividness, temperature) and snapshot on the calibration split.
 
     python benchmarks/calibrate_vividness.py --weights runs/natural_bins/snapshots/*.safetensors [--per-set 60]
+                                             [--write vidcolor/weights/natural.safetensors]
 
 Calibration photos: name hash in [5 %, 10 %) (train/natural_bins.toml trains on neither that nor
 the 5 % report split below it), old and new sets scored apart (eval_natural.split_photos), a
 seeded sample of ``--per-set`` photos each. For every checkpoint the logits of each photo are
-computed once; then every decoding on the grid is scored: prior shift s (logits + s * log w,
-w = the rebalancing weights training used: s = -1 undoes the rebalancing, i.e. the plain
-posterior; s > 0 leans further to rare colours) and annealed-mean temperature T.
+computed once; then every decoding on the grid is scored: vividness v (prior shift s = -1 + 1.5 v:
+logits + s * log w, w = the rebalancing weights training used; v = 0 undoes the rebalancing,
+i.e. the plain posterior; v = 2/3 decodes as trained; v = 1 leans further to rare colours) and
+annealed-mean temperature T.
 
 Rule (the issue's targets with a margin): a setting is feasible when its PSNR is at least 0.6 dB
 above the grey photo's on BOTH sets; among feasible ones the smallest mean |colourfulness -
 true colourfulness| wins; with none feasible, the best worst-set PSNR gain. Prints the table
-and the pick (what to write into train/natural_bins.toml: temperature, prior_shift, steps).
+and the pick (what to write into train/natural_bins.toml: export_temperature, vividness, steps).
+``--write`` saves the best checkpoint with that decoding and the training's rebalancing weights
+(what `vidcolor train train/natural_bins.toml` writes when its recipe names that step and decoding).
 """
 from __future__ import annotations
 
@@ -27,11 +31,11 @@ from eval_natural import DATA, model_shape, split_photos, to_unit
 from vidcolor.color import luma_ab_to_rgb, rgb_to_luma
 from vidcolor.metrics import colorfulness, psnr
 from vidcolor.models.checkpoint import load_generator
-from vidcolor.models.generator import annealed_mean
+from vidcolor.models.generator import annealed_mean, vividness_to_prior_shift
 from vidcolor.train.data import read_rgb
 
-SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
-TEMPERATURES = (1.0, 0.7, 0.5, 0.38, 0.3)
+VIVIDNESS = (0.0, 1 / 6, 1 / 3, 1 / 2, 2 / 3, 5 / 6, 1.0)
+TEMPERATURES = (0.5, 0.38, 0.3, 0.2)
 MARGIN_DB = 0.6
 
 
@@ -44,8 +48,9 @@ def photo_logits(gen, rgb_u8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return luma, gen.ab_logits(small)
 
 
-def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarray, shift: float, temperature: float) -> tuple[float, float]:
+def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarray, vividness: float, temperature: float) -> tuple[float, float]:
     """(PSNR, colourfulness) of one photo under one decoding, merged as `vidcolor run` merges."""
+    shift = vividness_to_prior_shift(vividness)
     ab = annealed_mean(logits + shift * gen.bin_log_weight.view(1, -1, 1, 1), gen.bins, temperature)
     up = torch.nn.functional.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
     pred = to_unit(luma_ab_to_rgb(luma, up))
@@ -53,8 +58,8 @@ def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarr
 
 
 def sweep(gen, photos: dict[str, list[np.ndarray]]) -> dict[tuple[float, float], dict[str, tuple[float, float, float]]]:
-    """{(shift, T): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
-    grid = list(itertools.product(SHIFTS, TEMPERATURES))
+    """{(vividness, T): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
+    grid = list(itertools.product(VIVIDNESS, TEMPERATURES))
     out: dict = {g: {} for g in grid}
     for name, images in photos.items():
         rows = {g: [] for g in grid}
@@ -104,6 +109,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--per-set", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--write", type=Path, default=None, help="save the best checkpoint with the picked decoding here")
     ap.add_argument("--recipe", type=Path, default=Path(__file__).resolve().parents[1] / "train" / "natural_bins.toml",
                     help="for checkpoints without their rebalancing weights: the recipe that made them")
     args = ap.parse_args()
@@ -118,15 +124,35 @@ def main() -> None:
         if not gen.bin_log_weight.any():
             gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
         table = sweep(gen, photos)
-        print(f"\\n{w}\\n| prior shift | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
+        print(f"\n{w}\n| vividness | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
         print("|---:|---:|" + "---:|---:|" * len(photos))
         for g, sets in table.items():
-            print(f"| {g[0]:+.1f} | {g[1]:.2f} | " + " | ".join(f"{v[0]:+.2f} | {v[1]:.1f} / {v[2]:.1f}" for v in sets.values()) + " |")
+            print(f"| {g[0]:.2f} | {g[1]:.2f} | " + " | ".join(f"{v[0]:+.2f} | {v[1]:.1f} / {v[2]:.1f}" for v in sets.values()) + " |")
         g, ok = pick(table)
-        print(f"pick: prior_shift {g[0]}, temperature {g[1]} ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
-        best.append((ok, np.mean([abs(v[1] - v[2]) for v in table[g].values()]) if ok else -min(v[0] for v in table[g].values()), w, g))
-    ok, _, w, g = sorted(best, key=lambda b: (not b[0], b[1]))[0]
-    print(f"\\nbest checkpoint: {w} with prior_shift {g[0]}, temperature {g[1]}")
+        print(f"pick: vividness {g[0]:.3f}, temperature {g[1]} ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
+        best.append((ok, np.mean([abs(v[1] - v[2]) for v in table[g].values()]) if ok else -min(v[0] for v in table[g].values()), w, g, table[g]))
+    ok, _, w, g, scores = sorted(best, key=lambda b: (not b[0], b[1]))[0]
+    print(f"\nbest checkpoint: {w} with vividness {g[0]:.3f}, temperature {g[1]}")
+    if args.write:
+        write_pick(w, g, scores, args)
+
+
+def write_pick(path: Path, pick: tuple[float, float], scores: dict, args) -> None:
+    """The checkpoint, decoding set to the pick, rebalancing weights filled in, fp16, with the calibration figures."""
+    import json
+
+    from vidcolor.models.checkpoint import save_generator
+
+    gen = load_generator(path, "natural")
+    if not gen.bin_log_weight.any():
+        gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
+    gen.set_vividness(pick[0])
+    gen.temperature.fill_(pick[1])
+    meta = {k: v for k, v in gen.metadata.items() if k not in ("format", "config", "sha256")}
+    meta["calibration"] = {"vividness": pick[0], "temperature": pick[1], "per_set": args.per_set, "source": path.name,
+                           "scores": {k: {"psnr_minus_grey": v[0], "colorfulness": v[1], "colorfulness_true": v[2]} for k, v in scores.items()}}
+    save_generator(args.write, gen, json.loads(json.dumps(meta)), dtype=torch.float16)
+    print(f"wrote {args.write}")
 
 
 if __name__ == "__main__":

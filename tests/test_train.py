@@ -273,6 +273,7 @@ def test_bins_head_with_hints_and_degradations_trains_and_resumes_identically(tm
     assert all(torch.equal(wa[k], wb[k]) for k in wa)  # degradations and hints are seeded by step
     gen = load_generator(straight)
     assert gen.config.ab_head == "bins" and gen.config.hints and float(gen.temperature) == pytest.approx(0.4, abs=1e-3)
+    assert gen.vividness() == pytest.approx(2 / 3, abs=1e-3) and gen.bin_log_weight.abs().sum() > 0  # as trained; weights kept
     assert gen(torch.rand(1, 1, 64, 64)).shape == (1, 2, 64, 64)
 
 
@@ -295,6 +296,8 @@ def test_regression_weights_convert_to_the_bins_head(tmp_path):
         ({"ab_head": "softmax"}, "ab_head must be regress or bins"),
         ({"hint_fraction": 1.5}, "hint_fraction must be in"),
         ({"temperature": 0.0}, "temperature must be in"),
+        ({"vividness": 1.5}, "vividness must be in"),
+        ({"export_temperature": 2.0}, "export_temperature must be in"),
     ],
 )
 def test_bins_recipe_errors(tmp_path, setting, message):
@@ -331,3 +334,11 @@ def test_video_shots_take_mp4_clips_and_hold_some_out(tmp_path):
     (clips / "bad.mp4").write_bytes(b"not a video")
     with pytest.raises(RecipeError, match="cannot read video clip"):
         load_video_pairs([clips / "bad.mp4"], 64)
+
+
+def test_bins_weights_ship_with_the_recipes_calibrated_decoding(tmp_path):
+    from vidcolor.models.checkpoint import load_generator
+
+    path = _recipe(tmp_path, steps=2, ab_head="bins", temperature=0.4, export_temperature=0.3, vividness=0.2)
+    gen = load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
+    assert float(gen.temperature) == pytest.approx(0.3, abs=1e-3) and float(gen.prior_shift) == pytest.approx(-0.7, abs=1e-3)

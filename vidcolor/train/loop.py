@@ -23,7 +23,7 @@ from vidcolor.color import luma_ab_to_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.errors import RecipeError
 from vidcolor.models.checkpoint import load_generator, save_generator
 from vidcolor.models.discriminator import PatchDiscriminator
-from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator, convert_generator
+from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator, convert_generator, vividness_to_prior_shift
 from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
@@ -95,6 +95,7 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
                 write_samples(run, val_inputs, val_targets, recipe.run_dir / "samples" / f"step_{run.step:06d}.png")
     log.close()
     run.gen.config = replace(run.gen.config, chroma_gain=recipe.train.chroma_gain)  # trained at 1, shipped with the gain
+    _with_decoding(run.gen, recipe.train, export=True)  # the bins head ships with its calibrated decoding
     metrics = validate(run, val_set)
     meta = {"recipe": recipe.to_dict(), "data_fingerprint": data_id, "metrics": metrics, "steps": run.step, "device": str(device)}
     return save_generator(recipe.output, run.gen, meta, dtype=torch.float16)
@@ -168,11 +169,12 @@ def init_generator(recipe: Recipe) -> Generator:
     return _with_decoding(base.train(), t)
 
 
-def _with_decoding(gen: Generator, t) -> Generator:
-    """The bins head decodes with the recipe's temperature and prior shift (in training and in the weights)."""
+def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
+    """The bins head's decoding: in training the recipe's temperature with the rebalancing as trained
+    (prior shift 0); for export the calibrated export_temperature and vividness."""
     if gen.config.ab_head == "bins":
-        gen.temperature.fill_(t.temperature)
-        gen.prior_shift.fill_(t.prior_shift)
+        gen.temperature.fill_((t.export_temperature or t.temperature) if export else t.temperature)
+        gen.prior_shift.fill_(vividness_to_prior_shift(t.vividness) if export else 0.0)
     return gen
 
 

@@ -41,8 +41,9 @@ class TrainSpec:
     chroma_gain: float = 1.0  # colorize: a/b scale written into the exported weights (training runs at 1)
     ab_head: str = ""  # colorize head: "regress" | "bins"; "" = the init weights' head (regress without init)
     hint_fraction: float = 0.0  # share of photos given random true-colour hint points (> 0: the generator takes hints)
-    temperature: float = 1.0  # bins head: annealed-mean temperature used in training and written into the weights
-    prior_shift: float = 0.0  # bins head: rebalancing undone (-1) or deepened (> 0) at decoding, written into the weights
+    temperature: float = 1.0  # bins head: annealed-mean temperature of the output in training (the temporal losses see it)
+    export_temperature: float = 0.0  # bins head: temperature written into the weights (0 = train.temperature); calibrated
+    vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,10 @@ def validate(r: Recipe) -> None:
             raise RecipeError(f"{name} must be in [0, 1], got {value}")
     if not 0 < t.temperature <= 1:
         raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
-    if not -1 <= t.prior_shift <= 2:
-        raise RecipeError(f"train.prior_shift must be in [-1, 2], got {t.prior_shift}", "-1 undoes the class rebalancing, 0 keeps it as trained")
+    if not 0 <= t.vividness <= 1:
+        raise RecipeError(f"train.vividness must be in [0, 1], got {t.vividness}", "0: the most likely colours; 2/3: as trained; 1: the boldest")
+    if not 0 <= t.export_temperature <= 1:
+        raise RecipeError(f"train.export_temperature must be in [0, 1] (0 = train.temperature), got {t.export_temperature}")
     if not 0 < r.loss.rebalance <= 1:
         raise RecipeError(f"loss.rebalance must be in (0, 1], got {r.loss.rebalance}", "0.5 as in Zhang et al. 2016; 1 turns rebalancing off")
     if STYLES[r.style].mode == "stylize":
