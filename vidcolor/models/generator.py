@@ -237,6 +237,22 @@ def prior_shift_to_vividness(shift: float) -> float:
     return (shift + 1.0) / 1.5
 
 
+class StyleGenerator(nn.Module):
+    """One style of a Generator: (N, 1, H, W) luma [0,1] -> (N, C, H, W); C = 2 (Lab ab) or 3 (RGB)."""
+
+    def __init__(self, generator: Generator, style: int) -> None:
+        super().__init__()
+        self.generator = generator
+        self.style = style
+        self.style_name = generator.style_names[style]
+        self.mode = generator.style_modes[style]
+        self.out_channels = 2 if self.mode == "colorize" else 3
+        self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
+
+    def forward(self, luma: torch.Tensor) -> torch.Tensor:
+        return self.generator(luma, self.style)
+
+
 def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:
     """A new generator; seeded init; ImageNet encoder weights when config.pretrained."""
     if seed is not None:
