@@ -215,3 +215,25 @@ def test_weights_without_the_decoding_buffers_load_with_defaults(tmp_path):
     save_generator(old, legacy)
     loaded = load_generator(old)
     assert not loaded.bin_log_weight.any() and float(loaded.prior_shift) == 0.0
+
+
+def test_bins_model_through_onnxruntime_matches_torch_and_vividness_reaches_the_export(tmp_path):
+    from vidcolor.backends import load_backend
+    from vidcolor.models.checkpoint import load_generator, save_generator
+
+    gen = build_generator(tiny(ab_head="bins", hints=True), seed=0)
+    with torch.no_grad():
+        gen.bin_log_weight.copy_(torch.linspace(-1, 1, len(gen.bins)))
+    path = save_generator(tmp_path / "w.safetensors", gen)
+    luma = np.random.default_rng(0).random((2, 1, 64, 96), dtype=np.float32)
+    outs = {}
+    for v in (0.0, 1.0):
+        with load_backend("onnxruntime", "natural", 64, 96, 2, "cpu", weights=path, engine_dir=tmp_path / "eng", vividness=v) as b:
+            outs[v] = b.infer(luma)
+        ref = load_generator(path).eval()
+        ref.set_vividness(v)
+        with torch.no_grad():
+            expected = ref(torch.from_numpy(luma)).numpy()
+        assert np.abs(outs[v] - expected).max() < 1e-3
+    assert np.abs(outs[0.0] - outs[1.0]).max() > 0.1
+    assert len(list((tmp_path / "eng").glob("*.onnx"))) == 2  # one export per decoding
