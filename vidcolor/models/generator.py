@@ -24,7 +24,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from vidcolor.models.efficientnet import SKIP_CHANNELS, EfficientNetLite0, load_imagenet_state
+from vidcolor.models.efficientnet import ENCODERS, EfficientNetLite0, load_imagenet_state
 from vidcolor.styles import get_style
 
 AB_RANGE = 110.0  # the colorize head's tanh is scaled to Lab a/b units
@@ -66,6 +66,7 @@ class GeneratorConfig:
     chroma_gain: float = 1.0  # colorize: scale on the predicted a/b (1 while training; see docs/MODEL.md)
     ab_head: str = "regress"  # colorize head: "regress" (a/b, full res) | "bins" (a/b distribution, 1/4 res)
     hints: bool = False  # the encoder takes hint a/b + mask planes beside the luma (zeros when absent)
+    encoder: str = "lite0"  # EfficientNet-Lite variant: "lite0" | "lite2" (1.1x wider, 1.2x deeper)
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -73,18 +74,21 @@ class GeneratorConfig:
         return cls(styles=tuple(styles), decoder=(16, 16, 8, 8, 8), pretrained=False)
 
     def to_dict(self) -> dict:
-        return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints}
+        return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints,
+                "encoder": self.encoder}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
         return cls(
             styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)),
-            ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)),
+            ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)), encoder=str(d.get("encoder", "lite0")),
         )
 
     def __post_init__(self) -> None:
         if self.ab_head not in ("regress", "bins"):
             raise ValueError(f"ab_head must be 'regress' or 'bins', got {self.ab_head!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
 
 
 class CondInstanceNorm(nn.Module):
@@ -135,10 +139,10 @@ class Generator(nn.Module):
         self.style_names = list(config.styles)
         self.style_modes = [get_style(s).mode for s in config.styles]
         n = len(config.styles)
-        self.encoder = EfficientNetLite0(in_channels=1 + (HINT_CHANNELS if config.hints else 0))
+        self.encoder = EfficientNetLite0(in_channels=1 + (HINT_CHANNELS if config.hints else 0), variant=config.encoder)
         del self.encoder._conv_head, self.encoder._bn1, self.encoder._fc  # classifier unused
         d16, d8, d4, d2, d1 = config.decoder
-        s2, s4, s8, s16, s32 = SKIP_CHANNELS
+        s2, s4, s8, s16, s32 = self.encoder.skip_channels
         self.bottleneck = nn.Conv2d(s32, d16, 1)
         self.up16 = UpBlock(d16, s16, d16, n, separable=False)
         self.up8 = UpBlock(d16, s8, d8, n, separable=False)
@@ -265,7 +269,7 @@ def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:
         with torch.no_grad():
             gen.encoder._conv_stem.weight[:, 1:] = 0  # hint planes start with no say; zeros = no hints
     if config.pretrained:
-        state = load_imagenet_state(in_channels=1)
+        state = load_imagenet_state(in_channels=1, variant=config.encoder)
         state["_conv_stem.weight"] = _widen_stem(state["_conv_stem.weight"], gen.encoder._conv_stem.weight.shape[1])
         missing = gen.encoder.load_state_dict({k: v for k, v in state.items() if not k.startswith(("_conv_head", "_bn1", "_fc"))})
         assert not missing.missing_keys and not missing.unexpected_keys, missing
