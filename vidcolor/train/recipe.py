@@ -41,6 +41,7 @@ class TrainSpec:
     chroma_gain: float = 1.0  # colorize: a/b scale written into the exported weights (training runs at 1)
     ab_head: str = ""  # colorize head: "regress" | "bins"; "" = the init weights' head (regress without init)
     hint_fraction: float = 0.0  # share of photos given random true-colour hint points (> 0: the generator takes hints)
+    encoder: str = "lite0"  # EfficientNet-Lite variant for a run without init: lite0 | lite2 (GPU-sized)
     temperature: float = 1.0  # bins head: annealed-mean temperature of the output in training (the temporal losses see it)
     export_temperature: float = 0.0  # bins head: temperature written into the weights (0 = train.temperature); calibrated
     vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
@@ -199,6 +200,8 @@ def validate(r: Recipe) -> None:
             f"train.chroma_gain must be in (0, 2], got {t.chroma_gain}",
             "beyond 2x a squared-error colourizer's guesses land further from the truth than grey does",
         )
+    if t.encoder not in ("lite0", "lite2"):
+        raise RecipeError(f"train.encoder must be lite0 or lite2, got {t.encoder!r}")
     if t.ab_head not in ("", "regress", "bins"):
         raise RecipeError(f"train.ab_head must be regress or bins, got {t.ab_head!r}")
     if (t.ab_head == "bins" or t.hint_fraction > 0) and STYLES[r.style].mode != "colorize":
