@@ -356,3 +356,18 @@ def test_encoder_choice_for_fresh_runs_and_a_mismatch_with_init(tmp_path):
         init_generator(load_recipe(path))
     with pytest.raises(RecipeError, match="train.encoder must be"):
         load_recipe(_recipe(tmp_path / "d", encoder="resnet"))
+
+
+def test_learning_rate_drop_from_its_step_on(tmp_path):
+    from vidcolor.train.loop import new_run, set_learning_rates
+
+    recipe = load_recipe(_recipe(tmp_path, lr=1e-3, encoder_lr=1e-4, lr_drop_at=3, lr_drop=0.1))
+    run = new_run(recipe, torch.device("cpu"))
+    run.step = 2
+    set_learning_rates(run)
+    assert [g["lr"] for g in run.opt_g.param_groups] == [1e-4, 1e-3]
+    run.step = 3
+    set_learning_rates(run)
+    assert [g["lr"] for g in run.opt_g.param_groups] == pytest.approx([1e-5, 1e-4])
+    with pytest.raises(RecipeError, match="lr_drop"):
+        load_recipe(_recipe(tmp_path / "bad", lr_drop=0.0))

@@ -80,6 +80,7 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
         while run.step < recipe.train.steps:
             t0 = time.perf_counter()
             inputs, targets = train_set.batch(recipe.seed, run.step, recipe.train.batch, recipe.train.resolution)
+            set_learning_rates(run)
             values = train_step(run, inputs.to(device), targets.to(device))
             run.step += 1
             values["sec"] = time.perf_counter() - t0
@@ -181,6 +182,14 @@ def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
         gen.temperature.fill_((t.export_temperature or t.temperature) if export else t.temperature)
         gen.prior_shift.fill_(vividness_to_prior_shift(t.vividness) if export else 0.0)
     return gen
+
+
+def set_learning_rates(run: Run) -> None:
+    """The recipe's rates for this step: (encoder_lr, lr), times lr_drop from lr_drop_at on."""
+    t = run.recipe.train
+    factor = t.lr_drop if t.lr_drop_at and run.step >= t.lr_drop_at else 1.0
+    for group, lr in zip(run.opt_g.param_groups, (t.encoder_lr, t.lr)):
+        group["lr"] = lr * factor
 
 
 def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
