@@ -371,3 +371,25 @@ def test_learning_rate_drop_from_its_step_on(tmp_path):
     assert [g["lr"] for g in run.opt_g.param_groups] == pytest.approx([1e-5, 1e-4])
     with pytest.raises(RecipeError, match="lr_drop"):
         load_recipe(_recipe(tmp_path / "bad", lr_drop=0.0))
+
+
+def test_hint_stem_rate_is_its_own_group_and_the_luma_filters_stay(tmp_path):
+    from vidcolor.train.loop import new_run, set_learning_rates
+
+    recipe = load_recipe(_recipe(tmp_path, lr=1e-3, encoder_lr=1e-4, hint_stem_lr=5e-3, ab_head="bins", hint_fraction=1.0))
+    run = new_run(recipe, torch.device("cpu"))
+    set_learning_rates(run)
+    groups = run.opt_g.param_groups
+    stem = run.gen.encoder._conv_stem.weight
+    assert [g["lr"] for g in groups] == [1e-4, 1e-3, 5e-3] and groups[2]["params"] == [stem]
+    assert sum(len(g["params"]) for g in groups) == len(list(run.gen.parameters()))
+    before = stem.detach().clone()
+    out = train_from_recipe(_recipe(tmp_path / "b", steps=2, ab_head="bins", hint_fraction=1.0, hint_stem_lr=5e-3), {}, resume=False, quiet=True)
+    from vidcolor.models.checkpoint import load_generator
+
+    after = load_generator(out).encoder._conv_stem.weight
+    fresh = new_run(load_recipe(tmp_path / "b" / "r.toml"), torch.device("cpu")).gen.encoder._conv_stem.weight
+    assert torch.allclose(after[:, :1], fresh[:, :1].half().float()) and not torch.equal(after[:, 1:], fresh[:, 1:].half().float())
+    assert before.shape == after.shape
+    with pytest.raises(RecipeError, match="hint_stem_lr"):
+        load_recipe(_recipe(tmp_path / "c", hint_stem_lr=1e-3))

@@ -135,7 +135,12 @@ def new_run(recipe: Recipe, device: torch.device) -> Run:
     enc_ids = {id(p) for p in encoder}
     decoder = [p for p in gen.parameters() if id(p) not in enc_ids]
     t = recipe.train
-    opt_g = torch.optim.Adam([{"params": encoder, "lr": t.encoder_lr}, {"params": decoder, "lr": t.lr}], betas=(0.5, 0.99))
+    groups = [{"params": encoder, "lr": t.encoder_lr}, {"params": decoder, "lr": t.lr}]
+    if t.hint_stem_lr:  # the stem's hint-plane filters on their own rate (a third group, last, so older states load)
+        stem = gen.encoder._conv_stem.weight
+        stem.register_hook(_hint_planes_only)  # its luma filters stay as they are in this run
+        groups = [{"params": [p for p in encoder if p is not stem], "lr": t.encoder_lr}, groups[1], {"params": [stem], "lr": t.hint_stem_lr}]
+    opt_g = torch.optim.Adam(groups, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr, betas=(0.5, 0.99))
     features = losses.FeatureNet().to(device)
     grams = None
@@ -144,6 +149,11 @@ def new_run(recipe: Recipe, device: torch.device) -> Run:
         with torch.no_grad():
             grams = [losses.gram(f) for f in features(style_rgb)]
     return Run(recipe, device, gen, disc, opt_g, opt_d, features, grams, gen.style_index(recipe.style))
+
+
+def _hint_planes_only(grad: torch.Tensor) -> torch.Tensor:
+    """Stem gradient (32, 1 + 3, 3, 3) with the luma filters' part zeroed: Adam then leaves them exactly as they are."""
+    return torch.cat([torch.zeros_like(grad[:, :1]), grad[:, 1:]], dim=1)
 
 
 def init_generator(recipe: Recipe) -> Generator:
@@ -185,10 +195,10 @@ def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
 
 
 def set_learning_rates(run: Run) -> None:
-    """The recipe's rates for this step: (encoder_lr, lr), times lr_drop from lr_drop_at on."""
+    """The recipe's rates for this step: (encoder_lr, lr[, hint_stem_lr]), times lr_drop from lr_drop_at on."""
     t = run.recipe.train
     factor = t.lr_drop if t.lr_drop_at and run.step >= t.lr_drop_at else 1.0
-    for group, lr in zip(run.opt_g.param_groups, (t.encoder_lr, t.lr)):
+    for group, lr in zip(run.opt_g.param_groups, (t.encoder_lr, t.lr, t.hint_stem_lr)):
         group["lr"] = lr * factor
 
 

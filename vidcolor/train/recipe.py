@@ -37,6 +37,7 @@ class TrainSpec:
     max_flow_px: float = 6.0  # amplitude of the random flows for the temporal loss
     sample_every: int = 200  # write a PNG sample grid every N steps
     checkpoint_every: int = 100  # save resumable state every N steps
+    hint_stem_lr: float = 0.0  # > 0: the stem filters of the hint planes learn at this rate (and its luma filters stay frozen)
     lr_drop_at: int = 0  # from this step on, both generator learning rates are multiplied by lr_drop (0 = constant)
     lr_drop: float = 0.1  # the factor of lr_drop_at
     snapshot_every: int = 0  # also keep fp16 generator weights every N steps in run_dir/snapshots (0 = off), to pick from
@@ -193,6 +194,8 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"data.val_fraction must be in [0, 1), got {r.data.val_fraction}")
     if any(v < 0 for v in asdict(r.loss).values()):
         raise RecipeError("loss weights must be >= 0")
+    if t.hint_stem_lr < 0 or (t.hint_stem_lr and t.hint_fraction == 0):
+        raise RecipeError(f"train.hint_stem_lr must be >= 0 and needs train.hint_fraction > 0, got {t.hint_stem_lr}")
     if t.lr_drop_at < 0 or not 0 < t.lr_drop <= 1:
         raise RecipeError(f"train.lr_drop_at must be >= 0 and train.lr_drop in (0, 1], got {t.lr_drop_at} and {t.lr_drop}")
     if t.snapshot_every < 0:
