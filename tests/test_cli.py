@@ -226,3 +226,27 @@ def test_styles_and_info():
 def test_python_dash_m_works():
     done = subprocess.run([sys.executable, "-m", "vidcolor", "styles"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "natural" in done.stdout
+
+
+def test_vividness_reaches_the_run_options(tmp_path, monkeypatch):
+    summary = vidcolor.pipeline.RunSummary(Path("a"), Path("b"), "natural", "torch", 1, 0, 1.0, (2, 2), (32, 32))
+    calls = capture(monkeypatch, vidcolor.pipeline, "run_video", summary)
+    assert invoke("run", tmp_path / "in.mp4", "--vividness", "0.25", "-o", tmp_path / "x.mkv").exit_code == 0
+    (options,), _ = calls[0]
+    assert options.vividness == 0.25
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--vividness", "1.5"], "--vividness must be between 0 and 1"),
+    (["--vividness", "0.5", "--style", "ukiyoe"], "--vividness is for colourizing styles"),
+])
+def test_bad_vividness(tmp_path, args, message):
+    result = invoke("run", tmp_path / "x.mp4", *args)
+    assert result.exit_code == 1 and message in result.output and not (tmp_path / "x.natural.mp4").exists()
+
+
+def test_vividness_with_regression_weights_is_a_clear_error(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "film.mp4", frames=2)
+    result = invoke("run", src, "--weights", tiny_weights, "--backend", "torch", "--model-height", "32", "--vividness", "0.5")
+    assert result.exit_code == 1 and "no vividness setting" in result.output
+    assert not (tmp_path / "film.natural.mp4").exists()
