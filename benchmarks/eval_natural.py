@@ -273,14 +273,14 @@ def old_material_colourfulness(gens, data: Path) -> dict[str, list[float]]:
 def sheets_main(args) -> dict:
     gens = [load(w, None) for w in (args.weights or [None])]
     results = old_material_colourfulness(gens, args.data)
-    sheet(film_stills(args.data), gens, args.out / "natural_films.png")
+    sheet(film_stills(args.data), gens, args.out / "natural_films.jpg")
     historic = sorted((args.data / "historic").glob("*.jpg"))
     picks = np.random.default_rng(1).choice(len(historic), 8, replace=False)
-    sheet([read_rgb(historic[i], 200) for i in sorted(picks)], gens, args.out / "natural_historic.png")
+    sheet([read_rgb(historic[i], 200) for i in sorted(picks)], gens, args.out / "natural_historic.jpg")
     report = split_photos(args.data, "report")
     rng = np.random.default_rng(2)
     photos = [read_rgb(f, 200) for name in ("old", "new") for f in rng.choice(report[name], 4, replace=False)]
-    sheet(photos, gens, args.out / "natural_photos.png")
+    sheet(photos, gens, args.out / "natural_photos.jpg")
     return results
 
 
