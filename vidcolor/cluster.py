@@ -26,7 +26,8 @@ from vidcolor.errors import ClusterError, VidcolorError
 from vidcolor.options import RunOptions
 from vidcolor.video.reader import VideoInfo
 from vidcolor.video.writer import PlaneFormat
-from vidcolor.workdir import WorkFolder, write_atomically
+from vidcolor.files import write_atomically
+from vidcolor.workdir import WorkFolder
 
 _INSTALL = 'install it with: pip install "vidcolor[cluster]"'
 

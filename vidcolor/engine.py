@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from vidcolor.errors import BackendError
+from vidcolor.files import write_atomically
 from vidcolor.options import EngineSpec
 
 ENV_ENGINE_DIR = "VIDCOLOR_ENGINE_DIR"
@@ -138,7 +139,7 @@ def cached_onnx(
     path = _ensure_dir(Path(engine_dir)) / f"{shape_tag(style, height, width, batch)}{suffix}_{key}.onnx"
     if not path.exists():
         data = export_onnx_bytes(module, height, width, batch, fp16_compute)
-        atomic_write(path, data)
+        write_atomically(path, data)
     return path
 
 
@@ -174,13 +175,6 @@ class Fp16Compute(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x.half()).float()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file beside `path` so a crash never leaves a half-written cache file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # --- TensorRT engine keys -----------------------------------------------------------------------

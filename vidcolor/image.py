@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+from vidcolor.files import write_atomically
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from vidcolor.backends.base import default_threads
@@ -358,18 +360,3 @@ def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, plan: ImagePlan) -> 
     return buffer.getvalue()
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary file beside ``target``, then rename it over ``target``.
-
-    On any error (Ctrl-C included) the temporary file is removed and ``target`` is left as it was.
-    """
-    temp = temporary_path(Path(target))
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise

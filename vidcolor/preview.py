@@ -21,7 +21,7 @@ from vidcolor.backends.base import default_threads
 from vidcolor.color import model_size
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.gallery import Still, frame_at, grey_frame, sheet_styles, style_frame
-from vidcolor.image import write_atomically
+from vidcolor.files import write_atomically
 from vidcolor.pipeline import check_output_path, torch_threads
 from vidcolor.sheet import compose_sheet
 from vidcolor.styles import get_style

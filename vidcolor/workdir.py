@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcolor.errors import OutputError
+from vidcolor.files import write_atomically
 from vidcolor.options import RunOptions
 from vidcolor.video.reader import VideoInfo
 from vidcolor.video.writer import fcntl, glob_escape
@@ -89,20 +90,6 @@ def work_folders(output: Path) -> list[Path]:
     """Every work folder of ``output`` (of this or other settings)."""
     output = Path(output)
     return sorted(p for p in output.parent.glob(f".{glob_escape(output.name)}.vidcolor-*") if p.is_dir())
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` so that it holds either the old or the new bytes, whatever happens."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def describe_os_error(e: OSError, what: str, folder: Path) -> OutputError:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from vidcolor.backends.base import StaticShapeBackend
+from vidcolor.files import write_atomically
 from vidcolor.engine import (
     EngineKey,
     GpuInfo,
-    atomic_write,
     cached_onnx,
     current_gpu,
     file_sha256,
@@ -136,9 +136,9 @@ def build_engine(trt: ModuleType, onnx_path: Path, key: EngineKey, engine_dir: P
     if serialized is None:
         raise BackendError(f"TensorRT could not build an engine from {onnx_path.name}", "see the TensorRT log above")
     path = key.engine_path(engine_dir)
-    atomic_write(path, bytes(memoryview(serialized)))
-    atomic_write(sidecar_path(path), json.dumps(key.sidecar(), indent=1).encode())
-    atomic_write(timing_path, bytes(memoryview(config.get_timing_cache().serialize())))
+    write_atomically(path, bytes(memoryview(serialized)))
+    write_atomically(sidecar_path(path), json.dumps(key.sidecar(), indent=1).encode())
+    write_atomically(timing_path, bytes(memoryview(config.get_timing_cache().serialize())))
     return path
 
 
