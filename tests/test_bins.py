@@ -74,8 +74,10 @@ def test_bins_loss_is_lower_for_the_right_distribution():
 
 
 def test_target_ab_is_a_quarter_resolution_mean():
-    rgb = torch.rand(2, 3, 32, 48)
-    assert tb.target_ab(rgb).shape == (2, 2, 8, 12)
+    ab = torch.zeros(2, 2, 32, 48)
+    ab[:, 0, :4, :4] = 40.0
+    small = tb.target_ab(ab)
+    assert small.shape == (2, 2, 8, 12) and small[0, 0, 0, 0] == 40.0 and small[0, 0, 1, 1] == 0.0
 
 
 def test_bins_generator_shapes_hints_and_vividness():

@@ -180,23 +180,22 @@ class Generator(nn.Module):
             return self.encoder.features(torch.cat([luma, hints * 0.5 + 0.5], dim=1))
         return self.encoder.features(luma)
 
-    def decode(self, luma: torch.Tensor, style: int, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, 1, H, W) -> decoder features: (N, d1, H, W), or (N, d4, H/4, W/4) without full-res stages."""
+    def decode(self, luma: torch.Tensor, style: int, hints: torch.Tensor | None = None, full_res: bool | None = None) -> torch.Tensor:
+        """(N, 1, H, W) -> decoder features: (N, d1, H, W), or the stride-4 ones (N, d4, H/4, W/4)
+        when ``full_res`` is False (default: whether this generator has full-resolution stages)."""
         f2, f4, f8, f16, f32 = self.encode(luma, hints)
         x = self.bottleneck(f32)
         x = self.up16(x, f16, style)
         x = self.up8(x, f8, style)
         x = self.up4(x, f4, style)
-        if not self.full_res:
+        if not (self.full_res if full_res is None else full_res):
             return x
         x = self.up2(x, f2, style)
         return self.up1(x, luma, style)
 
     def ab_logits(self, luma: torch.Tensor, style: int = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Bins head: (N, 1, H, W) -> logits (N, Q, H/4, W/4) over ``self.bins``."""
-        f2, f4, f8, f16, f32 = self.encode(luma, hints)
-        x = self.up4(self.up8(self.up16(self.bottleneck(f32), f16, style), f8, style), f4, style)
-        return self.head_bins(x)
+        return self.head_bins(self.decode(luma, style, hints, full_res=False))
 
     def logits_to_ab(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """(N, Q, h, w) logits -> (N, 2, H, W) a/b: annealed mean at self.temperature, times the gain, upsampled."""

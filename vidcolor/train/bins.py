@@ -25,9 +25,9 @@ def soft_encode(ab: torch.Tensor, bins: torch.Tensor, neighbours: int = 5, sigma
     return target.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
-def target_ab(rgb: torch.Tensor) -> torch.Tensor:
-    """True colour (N, 3, H, W) [0,1] -> its a/b averaged over AB_STRIDE x AB_STRIDE cells (N, 2, H/4, W/4)."""
-    return F.avg_pool2d(rgb_to_lab(rgb)[:, 1:], AB_STRIDE)
+def target_ab(ab: torch.Tensor) -> torch.Tensor:
+    """True a/b (N, 2, H, W) -> averaged over AB_STRIDE x AB_STRIDE cells (N, 2, H/4, W/4)."""
+    return F.avg_pool2d(ab, AB_STRIDE)
 
 
 def ab_prior(images: list[np.ndarray], bins: torch.Tensor, size: int = 64) -> torch.Tensor:

@@ -214,10 +214,11 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
     luma_in = degrade_batch(luma, rng, r.data.degrade) if r.data.degrade > 0 else luma  # old-film look; targets clean
     with _autocast(run.device):
         if mode == "colorize" and run.gen.config.ab_head == "bins":
-            hints = random_hints(rgb_to_lab(target)[:, 1:], rng, r.train.hint_fraction) if run.gen.config.hints else None
+            ab_true = rgb_to_lab(target)[:, 1:]
+            hints = random_hints(ab_true, rng, r.train.hint_fraction) if run.gen.config.hints else None
             logits = run.gen.ab_logits(luma_in, run.style, hints)
             out = run.gen.logits_to_ab(logits, luma.shape[-2:])
-            color = bins.bins_loss(logits, bins.soft_encode(bins.target_ab(target), run.gen.bins), run.ab_weights)
+            color = bins.bins_loss(logits, bins.soft_encode(bins.target_ab(ab_true), run.gen.bins), run.ab_weights)
         else:
             out = run.gen(luma_in, run.style)
         pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
