@@ -13,7 +13,8 @@ from vidcolor.models.generator import (
 )
 from vidcolor.train import bins as tb
 from vidcolor.train.degrade import DEGRADATIONS, degrade, degrade_batch
-from vidcolor.train.hints import downsample_like, hint_points, random_hints
+from vidcolor.models.generator import downsample_hints
+from vidcolor.train.hints import hint_points, random_hints
 
 
 def tiny(**kw) -> GeneratorConfig:
@@ -154,7 +155,7 @@ def test_random_hints_follow_the_fraction_and_are_deterministic():
     every = random_hints(ab, np.random.default_rng(0), 1.0)
     assert (every[:, 2].flatten(1).amax(1) == 1).all()
     assert torch.equal(every, random_hints(ab, np.random.default_rng(0), 1.0))
-    small = downsample_like(every, (8, 8))
+    small = downsample_hints(every, (8, 8))
     assert small.shape == (16, 3, 8, 8) and (small[:, 2].flatten(1).amax(1) == 1).all()
 
 

@@ -104,7 +104,7 @@ def test_resume_without_state_is_clear(tmp_path):
         (lambda s: s.replace("steps = 4", 'steps = "many"'), "must be an integer"),
         (lambda s: s.replace("resolution = 64", "resolution = 70"), "multiple of 32"),
         (lambda s: s.replace("[train]", "[train\n"), "not valid TOML"),
-        (lambda s: s.replace('style = "natural"', 'style = "ukiyoe"'), "needs data.style_image"),
+        (lambda s: s.replace('style = "natural"', 'style = "ukiyoe"'), "needs data.style_dir"),
         (lambda s: s.replace("seed = 3", 'seed = 3\ninit = "nowhere.safetensors"'), "init weights not found"),
         (lambda s: s.replace("w.safetensors", "w.pt"), "must end in .safetensors"),
         (lambda s: s.replace("[train]", "[train]\nchroma_gain = 2.5"), "chroma_gain must be in"),

@@ -9,7 +9,10 @@ v1) or a distribution over quantized a/b at 1/4 of the model resolution (``ab_he
 Zhang et al. 2016): 261 in-gamut bins of 10 a/b units, decoded by the annealed mean at a
 temperature after a shift of the logits by the training's class-rebalancing weights (the
 vividness knob), then upsampled bilinearly (chroma is upsampled anyway).
-With ``hints`` the encoder also sees hint a/b planes and a hint mask (zeros when absent).
+With ``hints`` the encoder also sees hint a/b planes and a hint mask (zeros when absent). With
+``hint_branch`` a small dilated-conv branch spreads given hints over the stride-4 features and
+mixes its a/b into the automatic result by a learned confidence; without hints it is not run, so
+the automatic output is exactly that of the same weights without the branch.
 
 ``Generator.for_style(name)`` returns a single-style module with ``forward(luma)``: the shape that
 gets exported to ONNX / TensorRT (the style index is a constant there, no control flow on data).
@@ -67,6 +70,7 @@ class GeneratorConfig:
     ab_head: str = "regress"  # colorize head: "regress" (a/b, full res) | "bins" (a/b distribution, 1/4 res)
     hints: bool = False  # the encoder takes hint a/b + mask planes beside the luma (zeros when absent)
     encoder: str = "lite0"  # EfficientNet-Lite variant: "lite0" | "lite2" (1.1x wider, 1.2x deeper)
+    hint_branch: bool = False  # bins head: a branch at stride 4 that spreads given hints (run only when hints are given)
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -75,13 +79,14 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict:
         return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints,
-                "encoder": self.encoder}
+                "encoder": self.encoder, "hint_branch": self.hint_branch}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
         return cls(
             styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)),
             ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)), encoder=str(d.get("encoder", "lite0")),
+            hint_branch=bool(d.get("hint_branch", False)),
         )
 
     def __post_init__(self) -> None:
@@ -89,6 +94,8 @@ class GeneratorConfig:
             raise ValueError(f"ab_head must be 'regress' or 'bins', got {self.ab_head!r}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
+        if self.hint_branch and not (self.hints and self.ab_head == "bins"):
+            raise ValueError("hint_branch needs hints=True and ab_head='bins'")
 
 
 class CondInstanceNorm(nn.Module):
@@ -124,9 +131,43 @@ class UpBlock(nn.Module):
             self.conv = nn.Conv2d(c, cout, 3, padding=1, bias=False)
         self.norm = CondInstanceNorm(cout, num_styles)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor, style: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor, style: "int | torch.Tensor") -> torch.Tensor:
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return F.relu(self.norm(self.conv(torch.cat([x, skip], dim=1)), style))
+
+
+def downsample_hints(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Hints (N, 3, H, W) -> (N, 3, h, w): max-pooled mask, mask-weighted mean a/b (no hint is lost)."""
+    mask = F.adaptive_max_pool2d(hints[:, 2:], size)
+    wsum = F.adaptive_avg_pool2d(hints[:, 2:], size).clamp(min=1e-6)
+    ab = F.adaptive_avg_pool2d(hints[:, :2] * hints[:, 2:], size) / wsum
+    return torch.cat([ab * mask, mask], dim=1)
+
+
+class HintBranch(nn.Module):
+    """Spreads sparse colour hints along the image: stride-4 decoder features (N, C, h, w), luma
+    (N, 1, h, w), hints (N, 3, h, w) and the automatic a/b (N, 2, h, w) -> a/b (N, 2, h, w).
+
+    Dilated 3x3 convs (dilations 1..16: a reach of about 60 stride-4 pixels) predict a hint colour
+    and a confidence per pixel; the output is automatic * (1 - confidence) + hint colour * confidence.
+    The confidence starts near 0, so an untrained branch leaves the automatic colours as they are.
+    """
+
+    def __init__(self, features: int, width: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(features + 1 + HINT_CHANNELS + 2, width, 3, padding=1), nn.ReLU()]
+        for d in (2, 4, 8, 16):
+            layers += [nn.Conv2d(width, width, 3, padding=d, dilation=d), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Conv2d(width, 3, 1)
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+            self.out.bias.copy_(torch.tensor([0.0, 0.0, -4.0]))
+
+    def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE], dim=1)))
+        confidence = torch.sigmoid(z[:, 2:])
+        return ab * (1 - confidence) + torch.tanh(z[:, :2]) * AB_RANGE * confidence
 
 
 class Generator(nn.Module):
@@ -163,6 +204,8 @@ class Generator(nn.Module):
             self.register_buffer("bin_log_weight", torch.zeros(len(self.bins)))
             self.register_buffer("prior_shift", torch.tensor(0.0))
             self.head_bins = nn.Conv2d(d4, len(self.bins), 1)
+        if config.hint_branch:
+            self.hint_net = HintBranch(d4)
 
     def style_index(self, name: str) -> int:
         if name not in self.style_names:
@@ -197,16 +240,45 @@ class Generator(nn.Module):
         """Bins head: (N, 1, H, W) -> logits (N, Q, H/4, W/4) over ``self.bins``."""
         return self.head_bins(self.decode(luma, style, hints, full_res=False))
 
-    def logits_to_ab(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """(N, Q, h, w) logits -> (N, 2, H, W) a/b: annealed mean at self.temperature, times the gain, upsampled."""
+    def logits_to_ab(self, logits: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """(N, Q, h, w) logits -> (N, 2, H, W) a/b: annealed mean at self.temperature, times the gain,
+        upsampled to ``size`` (None: left at (h, w))."""
         ab = annealed_mean(logits + (self.prior_shift * self.bin_log_weight).view(1, -1, 1, 1), self.bins, self.temperature) * self.config.chroma_gain
-        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+        return ab if size is None else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
-    def forward(self, luma: torch.Tensor, style: int = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
-        if self.style_modes[style] == "colorize" and self.config.ab_head == "bins":
+    def ab_with_hints(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        """Hint branch: stride-4 features (N, d4, h, w), luma (N, 1, H, W), hints (N, 3, H, W) -> a/b (N, 2, H, W)."""
+        size = features.shape[-2:]
+        ab = self.logits_to_ab(self.head_bins(features))
+        ab = self.hint_net(features, F.adaptive_avg_pool2d(luma, size), downsample_hints(hints, size), ab)
+        return F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
+
+    def style_mode(self, style: "int | torch.Tensor") -> str:
+        """The mode of a style index, or of blend weights (num_styles,) (one mode: the blend's styles share it)."""
+        if isinstance(style, torch.Tensor):
+            return self.style_modes[int(torch.argmax(style))]
+        return self.style_modes[style]
+
+    def blend_weights(self, blend: dict[str, float]) -> torch.Tensor:
+        """{style: weight} (weights summing to 1, styles of one mode) -> (num_styles,) conditioning weights."""
+        weights = torch.zeros(len(self.style_names))
+        for name, weight in blend.items():
+            weights[self.style_index(name)] = weight
+        if len({self.style_modes[self.style_index(n)] for n in blend}) > 1:
+            from vidcolor.errors import StyleError
+
+            raise StyleError("a blend mixes colorizing and stylizing styles", "blend stylizing styles with each other")
+        return weights
+
+    def forward(self, luma: torch.Tensor, style: "int | torch.Tensor" = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """``style``: an index, or blend weights (num_styles,) that mix the per-style norm parameters."""
+        mode = self.style_mode(style)
+        if mode == "colorize" and self.config.ab_head == "bins":
+            if self.config.hint_branch and hints is not None:
+                return self.ab_with_hints(self.decode(luma, style, hints, full_res=False), luma, hints)
             return self.logits_to_ab(self.ab_logits(luma, style, hints), luma.shape[-2:])
         features = self.decode(luma, style, hints)
-        if self.style_modes[style] == "colorize":
+        if mode == "colorize":
             return torch.tanh(self.head_ab(features)) * (AB_RANGE * self.config.chroma_gain)
         return torch.sigmoid(self.head_rgb(features))
 
@@ -228,6 +300,12 @@ class Generator(nn.Module):
     def for_style(self, name: str) -> "StyleGenerator":
         return StyleGenerator(self, self.style_index(name))
 
+    def for_blend(self, blend: dict[str, float]) -> "StyleGenerator":
+        """One style (a single entry) or a blend of styles: the blend weights become constants of the module."""
+        if len(blend) == 1:
+            return self.for_style(next(iter(blend)))
+        return StyleGenerator(self, self.blend_weights(blend), name=",".join(f"{k}:{v:.4g}" for k, v in blend.items()))
+
 
 def vividness_to_prior_shift(vividness: float) -> float:
     """The --vividness scale: v in [0, 1] -> prior shift -1 + 1.5 v. At 0 the class rebalancing of
@@ -243,12 +321,12 @@ def prior_shift_to_vividness(shift: float) -> float:
 class StyleGenerator(nn.Module):
     """One style of a Generator: (N, 1, H, W) luma [0,1] -> (N, C, H, W); C = 2 (Lab ab) or 3 (RGB)."""
 
-    def __init__(self, generator: Generator, style: int) -> None:
+    def __init__(self, generator: Generator, style: "int | torch.Tensor", name: str | None = None) -> None:
         super().__init__()
         self.generator = generator
-        self.style = style
-        self.style_name = generator.style_names[style]
-        self.mode = generator.style_modes[style]
+        self.style = style  # an index, or blend weights (num_styles,): constants in an exported graph
+        self.style_name = name or generator.style_names[int(style)]
+        self.mode = generator.style_mode(style)
         self.out_channels = 2 if self.mode == "colorize" else 3
         self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
 
@@ -275,6 +353,25 @@ def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:
     if config.ab_head == "bins":
         with torch.no_grad():
             gen.head_bins.weight.mul_(0.1)  # start near the uniform distribution over the bins
+    return gen
+
+
+def add_style_slots(base: Generator, names: list[str], seed: int = 0) -> Generator:
+    """``base`` with new style slots appended: every tensor whose name and shape match is copied,
+    the new slots' norm rows start as slot 0's, and modules the new styles bring (the
+    full-resolution stages and RGB head for a first stylizing style) are freshly initialised."""
+    config = replace(base.config, styles=(*base.style_names, *names), pretrained=False)
+    torch.manual_seed(seed)
+    gen = Generator(config)
+    old = base.state_dict()
+    state = gen.state_dict()
+    for name, value in state.items():
+        if name.endswith((".norm.scale", ".norm.shift")) and name in old:
+            rows = old[name]
+            state[name] = torch.cat([rows, rows[:1].expand(len(names), -1)])
+        elif name in old and old[name].shape == value.shape:
+            state[name] = old[name].clone()
+    gen.load_state_dict(state)
     return gen
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vidcolor.models.generator import AB_RANGE
 
@@ -42,11 +41,3 @@ def random_hints(ab: torch.Tensor, rng: np.random.Generator, fraction: float, me
         patch = int(rng.integers(0, 5)) * 2 + 1
         out[i] = hint_points(ab[i], random_points(rng, h, w, count), patch)
     return out
-
-
-def downsample_like(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Hints (N, 3, H, W) -> (N, 3, h, w): max-pooled mask, mask-weighted mean a/b (no hint is lost)."""
-    mask = F.adaptive_max_pool2d(hints[:, 2:], size)
-    wsum = F.adaptive_avg_pool2d(hints[:, 2:], size).clamp(min=1e-6)
-    ab = F.adaptive_avg_pool2d(hints[:, :2] * hints[:, 2:], size) / wsum
-    return torch.cat([ab * mask, mask], dim=1)

@@ -23,7 +23,7 @@ from vidcolor.color import luma_ab_to_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.errors import RecipeError
 from vidcolor.models.checkpoint import load_generator, save_generator
 from vidcolor.models.discriminator import PatchDiscriminator
-from vidcolor.models.generator import AB_RANGE, Generator, GeneratorConfig, build_generator, convert_generator, vividness_to_prior_shift
+from vidcolor.models.generator import AB_RANGE, CondInstanceNorm, Generator, GeneratorConfig, add_style_slots, build_generator, convert_generator, vividness_to_prior_shift
 from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
@@ -45,8 +45,8 @@ class Run:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     features: losses.FeatureNet
-    style_grams: list[torch.Tensor] | None
-    style: int  # conditioning slot being trained
+    style_grams: dict[int, list[torch.Tensor]]  # Gram targets per stylizing slot (style loss)
+    style: int  # conditioning slot being trained (several styles: this step's)
     step: int = 0
     video: VideoPairs | None = None  # consecutive real frames for the temporal loss, if the recipe has them
     ab_weights: torch.Tensor | None = None  # bins head: class-rebalancing weight per a/b bin (Q,)
@@ -58,8 +58,9 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     device = pick_device(recipe.train.device)
     if recipe.train.threads:
         torch.set_num_threads(recipe.train.threads)
-    train_set, val_set, data_id = prepare_data(recipe)
+    sets, data_id = prepare_data(recipe)
     run = new_run(recipe, device)
+    run.style_grams = style_grams(run, recipe, sets)
     if recipe.loss.temporal_video > 0:
         run.video = load_video_pairs(list(recipe.data.video_frames), recipe.data.load_size, recipe.data.video_val_fraction)  # load_size >= resolution
     state_path = recipe.run_dir / STATE_FILE
@@ -67,24 +68,26 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
         if not state_path.is_file():
             raise RecipeError(f"nothing to resume: {state_path} does not exist", "start without --resume")
         load_state(run, state_path)
-    if run.gen.config.ab_head == "bins":  # a function of the training photos: recomputed, not stored in the state
-        prior = bins.ab_prior(train_set.targets, run.gen.bins.cpu())
+    colorize = STYLES[recipe.style].mode == "colorize"
+    if run.gen.config.ab_head == "bins" and colorize:  # a function of the training photos: recomputed, not stored in the state
+        prior = bins.ab_prior(sets[recipe.style][0].targets, run.gen.bins.cpu())
         run.ab_weights = bins.rebalance_weights(prior, run.gen.bins.cpu(), recipe.loss.rebalance).to(device)
         run.gen.bin_log_weight.copy_(run.ab_weights.log())
-    val_inputs = centre_crops(val_set.inputs[:8] or train_set.inputs[:8], recipe.train.resolution).to(device)
-    val_targets = centre_crops(val_set.targets[:8] or train_set.targets[:8], recipe.train.resolution).to(device)
+    views = {name: tuple(centre_crops(part[:8], recipe.train.resolution).to(device) for part in _val_view(train, val)) for name, (train, val) in sets.items()}
     recipe.run_dir.mkdir(parents=True, exist_ok=True)
     log = (recipe.run_dir / "log.jsonl").open("a" if resume else "w")
     with _progress(quiet) as progress:
-        task = progress.add_task(f"train {recipe.style}", total=recipe.train.steps, completed=run.step, losses="")
+        task = progress.add_task(f"train {', '.join(recipe.styles)}", total=recipe.train.steps, completed=run.step, losses="")
         while run.step < recipe.train.steps:
             t0 = time.perf_counter()
-            inputs, targets = train_set.batch(recipe.seed, run.step, recipe.train.batch, recipe.train.resolution)
+            name = recipe.styles[run.step % len(recipe.styles)]  # several styles: one per step, in turn
+            run.style = run.gen.style_index(name)
+            inputs, targets = sets[name][0].batch(recipe.seed, run.step, recipe.train.batch, recipe.train.resolution)
             set_learning_rates(run)
             values = train_step(run, inputs.to(device), targets.to(device))
             run.step += 1
             values["sec"] = time.perf_counter() - t0
-            log.write(json.dumps({"step": run.step, **values}) + "\n")
+            log.write(json.dumps({"step": run.step, "trains": name, **values}) + "\n")
             progress.update(task, completed=run.step, losses=" ".join(f"{k} {v:.3f}" for k, v in values.items()))
             if run.step % recipe.train.checkpoint_every == 0 or run.step == recipe.train.steps:
                 log.flush()
@@ -93,11 +96,17 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
                 snapshot = recipe.run_dir / "snapshots" / f"step_{run.step:06d}.safetensors"
                 save_generator(snapshot, run.gen, {"steps": run.step, "recipe": recipe.to_dict(), "data_fingerprint": data_id}, dtype=torch.float16)
             if run.step % recipe.train.sample_every == 0 or run.step == recipe.train.steps:
-                write_samples(run, val_inputs, val_targets, recipe.run_dir / "samples" / f"step_{run.step:06d}.png")
+                suffix = f"_{name}" if len(recipe.styles) > 1 else ""
+                write_samples(run, *views[name], recipe.run_dir / "samples" / f"step_{run.step:06d}{suffix}.png")
     log.close()
-    run.gen.config = replace(run.gen.config, chroma_gain=recipe.train.chroma_gain)  # trained at 1, shipped with the gain
-    _with_decoding(run.gen, recipe.train, export=True)  # the bins head ships with its calibrated decoding
-    metrics = validate(run, val_set)
+    if colorize:
+        run.gen.config = replace(run.gen.config, chroma_gain=recipe.train.chroma_gain)  # trained at 1, shipped with the gain
+        _with_decoding(run.gen, recipe.train, export=True)  # the bins head ships with its calibrated decoding
+    metrics = {}
+    for name, (_, val) in sets.items():
+        run.style = run.gen.style_index(name)
+        metrics[name] = validate(run, val)
+    metrics = metrics[recipe.style] if len(sets) == 1 else metrics
     meta = {"recipe": recipe.to_dict(), "data_fingerprint": data_id, "metrics": metrics, "steps": run.step, "device": str(device)}
     return save_generator(recipe.output, run.gen, meta, dtype=torch.float16)
 
@@ -108,22 +117,53 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
 
 
-def prepare_data(recipe: Recipe) -> tuple[PairSet, PairSet, str]:
-    """Load photos (and teacher targets for artistic styles) into memory; all errors before training."""
+def prepare_data(recipe: Recipe) -> tuple[dict[str, tuple[PairSet, PairSet]], str]:
+    """Load photos (and teacher targets for artistic styles) into memory, per trained style:
+    {style: (train set, validation set)}; all errors before training."""
     files = list_images(list(recipe.data.photos))
     train_files, val_files = split(files, recipe.data.val_fraction)
     size = recipe.data.load_size
-    if STYLES[recipe.style].mode == "stylize":
-        from vidcolor.train.teacher import teacher_targets
+    sets = {}
+    for name in recipe.styles:
+        if STYLES[name].mode == "stylize":
+            from vidcolor.train.teacher import style_source, teacher_targets
 
-        load = lambda fs: teacher_targets(fs, recipe.data.style_image, size, recipe.run_dir / "teacher")  # noqa: E731
-    else:
-        load = lambda fs: (lambda imgs: (imgs, imgs))([read_rgb(f, size) for f in fs])  # noqa: E731
-    train_in, train_out, _ = drop_greyscale(*load(train_files))
-    val_in, val_out, _ = drop_greyscale(*load(val_files)) if val_files else ([], [], 0)
-    if not train_in:
-        raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")
-    return PairSet(train_in, train_out), PairSet(val_in, val_out), fingerprint(files)
+            source = style_source(STYLES[name].teacher, recipe.data.style_dir)
+            load = lambda fs: teacher_targets(fs, source, size, recipe.run_dir / "teacher")  # noqa: E731
+        else:
+            load = lambda fs: (lambda imgs: (imgs, imgs))([read_rgb(f, size) for f in fs])  # noqa: E731
+        train_in, train_out, _ = drop_greyscale(*load(train_files))
+        val_in, val_out, _ = drop_greyscale(*load(val_files)) if val_files else ([], [], 0)
+        if not train_in:
+            raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")
+        sets[name] = (PairSet(train_in, train_out), PairSet(val_in, val_out))
+    return sets, fingerprint(files)
+
+
+def _val_view(train: PairSet, val: PairSet) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The photos sample grids show: validation photos, or training ones when there are none."""
+    return (val.inputs, val.targets) if len(val) else (train.inputs, train.targets)
+
+
+def style_grams(run: Run, recipe: Recipe, sets: dict[str, tuple[PairSet, PairSet]]) -> dict[int, list[torch.Tensor]]:
+    """Gram targets per stylizing slot: of the painting, or for a built-in teacher style (no painting)
+    the mean Gram of its first 8 training targets. Empty without a style loss."""
+    if recipe.loss.style <= 0:
+        return {}
+    from vidcolor.train.teacher import style_source
+
+    grams = {}
+    for name in recipe.styles:
+        if STYLES[name].mode != "stylize":
+            continue
+        source = style_source(STYLES[name].teacher, recipe.data.style_dir)
+        if isinstance(source, int):
+            images = centre_crops(sets[name][0].targets[:8], recipe.train.resolution)
+        else:
+            images = torch.from_numpy(read_rgb(source, 256)).permute(2, 0, 1)[None].float().div(255)
+        with torch.no_grad():
+            grams[run.gen.style_index(name)] = [losses.gram(f).mean(0, keepdim=True) for f in run.features(images.to(run.device))]
+    return grams
 
 
 def new_run(recipe: Recipe, device: torch.device) -> Run:
@@ -131,6 +171,9 @@ def new_run(recipe: Recipe, device: torch.device) -> Run:
     disc = PatchDiscriminator().to(device)
     if recipe.train.encoder_lr == 0:
         gen.encoder.requires_grad_(False)  # frozen: no gradients computed through it at all
+    if recipe.train.hint_branch:
+        gen.requires_grad_(False)  # only the hint branch learns: the automatic colours stay exactly as they were
+        gen.hint_net.requires_grad_(True)
     encoder = list(gen.encoder.parameters())
     enc_ids = {id(p) for p in encoder}
     decoder = [p for p in gen.parameters() if id(p) not in enc_ids]
@@ -143,12 +186,25 @@ def new_run(recipe: Recipe, device: torch.device) -> Run:
     opt_g = torch.optim.Adam(groups, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr, betas=(0.5, 0.99))
     features = losses.FeatureNet().to(device)
-    grams = None
-    if STYLES[recipe.style].mode == "stylize":
-        style_rgb = torch.from_numpy(read_rgb(recipe.data.style_image, 256)).permute(2, 0, 1)[None].float().div(255).to(device)
-        with torch.no_grad():
-            grams = [losses.gram(f) for f in features(style_rgb)]
-    return Run(recipe, device, gen, disc, opt_g, opt_d, features, grams, gen.style_index(recipe.style))
+    if t.style_only:
+        freeze_for_styles(gen, [gen.style_index(name) for name in recipe.styles])
+    return Run(recipe, device, gen, disc, opt_g, opt_d, features, {}, gen.style_index(recipe.style))
+
+
+def freeze_for_styles(gen: Generator, slots: list[int]) -> None:
+    """Only the given style slots' norm rows and the full-resolution stages + RGB head learn
+    (what stylizing styles own); the encoder, the shared coarse decoder, the bins head, the hint
+    branch and every other style's norm rows keep their values exactly."""
+    gen.requires_grad_(False)
+    for module in (gen.up2, gen.up1, gen.head_rgb):
+        module.requires_grad_(True)
+    keep = torch.zeros(len(gen.style_names), 1)
+    keep[slots] = 1.0
+    for module in gen.modules():
+        if isinstance(module, CondInstanceNorm):
+            for param in (module.scale, module.shift):
+                param.requires_grad_(True)
+                param.register_hook(lambda grad, keep=keep: grad * keep.to(grad))  # other styles' rows: zero gradient
 
 
 def _hint_planes_only(grad: torch.Tensor) -> torch.Tensor:
@@ -171,18 +227,16 @@ def init_generator(recipe: Recipe) -> Generator:
             "drop init to train the new encoder from ImageNet weights, or set train.encoder to match",
         )
     base.config = replace(base.config, chroma_gain=1.0)  # a/b are learned unscaled; the gain is for export
-    if recipe.style not in base.style_names:
-        gen = Generator(replace(base.config, styles=(*base.style_names, recipe.style), pretrained=False))
-        state = base.state_dict()
-        for name, value in gen.state_dict().items():  # per-style rows: copy slot 0 into the new slot
-            if name.endswith((".scale", ".shift")):
-                state[name] = torch.cat([state[name], state[name][:1]])
-        gen.load_state_dict(state)
-        base = gen
-    target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0)
+    missing = [name for name in recipe.styles if name not in base.style_names]
+    if missing:
+        base = add_style_slots(base, missing, seed=recipe.seed)
+    target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0,
+                     hint_branch=base.config.hint_branch or t.hint_branch)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
-    return _with_decoding(base.train(), t)
+    if STYLES[recipe.style].mode != "colorize":
+        return base.train()  # the colorize decoding stays as the init weights have it
+    return _with_decoding(base.train(), t, export=t.hint_branch)  # the hint branch learns on top of the shipped decoding
 
 
 def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
@@ -212,6 +266,8 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
     luma = rgb_to_luma(rgb)
     rng = np.random.default_rng([r.seed, run.step, 2])
     luma_in = degrade_batch(luma, rng, r.data.degrade) if r.data.degrade > 0 else luma  # old-film look; targets clean
+    if r.train.hint_branch:
+        return hint_branch_step(run, luma_in, rgb_to_lab(target)[:, 1:], rng)
     with _autocast(run.device):
         if mode == "colorize" and run.gen.config.ab_head == "bins":
             ab_true = rgb_to_lab(target)[:, 1:]
@@ -227,7 +283,7 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
         elif mode != "colorize":
             color = F.l1_loss(pred, target)
         loss = {"color": color}
-        styled = run.style_grams is not None and w.style > 0
+        styled = run.style in run.style_grams and w.style > 0
         if w.perceptual > 0 or styled:  # the feature network is a third of a step: only when used
             feats = run.features(pred)
             if w.perceptual > 0:
@@ -235,7 +291,7 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
                     target_feats = run.features(target)
                 loss["perceptual"] = losses.perceptual_loss(feats, target_feats)
             if styled:
-                loss["style"] = losses.style_loss(feats, run.style_grams)
+                loss["style"] = losses.style_loss(feats, run.style_grams[run.style])
         if w.temporal > 0:
             loss["temporal"] = temporal_term(run, luma, out, mode)
         if run.video is not None:
@@ -254,6 +310,21 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
         run.opt_d.step()
         loss["disc"] = d_loss
     return {k: float(v.detach()) for k, v in {"total": total, **loss}.items()}
+
+
+def hint_branch_step(run: Run, luma: torch.Tensor, ab_true: torch.Tensor, rng: np.random.Generator) -> dict[str, float]:
+    """One update of the hint branch alone: luma (N, 1, r, r), true a/b (N, 2, r, r); every photo gets
+    random hints; Huber between the hinted a/b and the truth. The frozen rest runs without gradients."""
+    hints = random_hints(ab_true, rng, 1.0)
+    with torch.no_grad():
+        features = run.gen.decode(luma, run.style, hints, full_res=False)
+    with _autocast(run.device):
+        ab = run.gen.ab_with_hints(features, luma, hints)
+        loss = F.smooth_l1_loss(ab.float() / AB_RANGE, ab_true / AB_RANGE, beta=0.05, reduction="none").sum(1).mean()
+    run.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt_g.step()
+    return {"total": float(loss.detach()), "hint": float(loss.detach())}
 
 
 def colour_loss(ab: torch.Tensor, ab_true: torch.Tensor, saturation: float, beta: float = 0.05) -> torch.Tensor:

