@@ -160,6 +160,31 @@ def packets_of(path: Path, kind: str = "audio") -> list[list[tuple[bytes, int | 
         return [out[s.index] for s in streams]
 
 
+@pytest.fixture(autouse=True)
+def user_styles_dir(tmp_path: Path, monkeypatch) -> Path:
+    """Every test sees an empty user styles folder of its own, never the machine's (~/.local/share)."""
+    folder = tmp_path / "user-styles"
+    monkeypatch.setenv("VIDCOLOR_STYLES_DIR", str(folder))
+    return folder
+
+
+GALLERY_STYLES = ("natural", "ukiyoe", "starry")  # a tiny stand-in for the shipped gallery
+
+
+@pytest.fixture
+def tiny_shipped(tmp_path: Path, monkeypatch) -> Path:
+    """A weights folder shaped like the shipped one, of tiny seeded generators, in place of it:
+    natural.safetensors (natural) and gallery.safetensors (GALLERY_STYLES). Returns the folder."""
+    import vidcolor.models.checkpoint as checkpoint
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+
+    folder = tmp_path / "shipped"
+    checkpoint.save_generator(folder / "natural.safetensors", build_generator(GeneratorConfig.tiny(("natural",)), seed=1))
+    checkpoint.save_generator(folder / "gallery.safetensors", build_generator(GeneratorConfig.tiny(GALLERY_STYLES), seed=0))
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", folder)
+    return folder
+
+
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
     """A plain 64x48, 12-frame, 25 fps H.264 mp4 with one audio track."""

@@ -7,18 +7,12 @@ from conftest import make_clip
 from typer.testing import CliRunner
 
 import vidcolor.models.checkpoint
-from vidcolor.blend import blend_label, blend_weights_file, parse_blend, require_single_style, resolve_style, style_vector
+from vidcolor.blend import blend_label, blend_weights_file, parse_blend, resolve_style, style_vector
 from vidcolor.cli import app, default_output
 from vidcolor.errors import StyleError
 from vidcolor.models.checkpoint import save_generator
 from vidcolor.models.generator import GeneratorConfig, build_generator
-from vidcolor.styles import STYLES, StyleSpec
-
-
-@pytest.fixture
-def scream(monkeypatch):
-    """A second stylizing style in the table (the gallery's styles are not trained yet)."""
-    monkeypatch.setitem(STYLES, "scream", StyleSpec("scream", "test style", "stylize"))
+from vidcolor.styles import STYLES
 
 
 def test_weights_are_normalised_and_a_plain_name_weighs_one():
@@ -27,18 +21,18 @@ def test_weights_are_normalised_and_a_plain_name_weighs_one():
     assert parse_blend("natural") == {"natural": 1.0}
 
 
-def test_a_blend_keeps_its_order_and_proportions(scream):
-    assert parse_blend("ukiyoe:0.6,scream:0.4") == pytest.approx({"ukiyoe": 0.6, "scream": 0.4})
-    assert parse_blend(" scream : 3 , ukiyoe:1e0 ") == pytest.approx({"scream": 0.75, "ukiyoe": 0.25})
-    assert list(parse_blend("scream,ukiyoe:3")) == ["scream", "ukiyoe"]
-    assert parse_blend("scream,ukiyoe:3") == pytest.approx({"scream": 0.25, "ukiyoe": 0.75})
+def test_a_blend_keeps_its_order_and_proportions():
+    assert parse_blend("ukiyoe:0.6,starry:0.4") == pytest.approx({"ukiyoe": 0.6, "starry": 0.4})
+    assert parse_blend(" starry : 3 , ukiyoe:1e0 ") == pytest.approx({"starry": 0.75, "ukiyoe": 0.25})
+    assert list(parse_blend("starry,ukiyoe:3")) == ["starry", "ukiyoe"]
+    assert parse_blend("starry,ukiyoe:3") == pytest.approx({"starry": 0.25, "ukiyoe": 0.75})
 
 
 @pytest.mark.parametrize("text, message, hint", [
     ("", "no style given", "--style ukiyoe:0.6"),
     ("   ", "no style given", "--style ukiyoe"),
     ("ukiyoe,", "empty entry", "single commas"),
-    ("ukiyoe,,scream", "empty entry", "single commas"),
+    ("ukiyoe,,starry", "empty entry", "single commas"),
     (":0.5", "has no style name", "NAME:WEIGHT"),
     ("ukiyoe:", "no weight after 'ukiyoe:'", "ukiyoe alone for weight 1"),
     ("ukiyoe:abc", "not a number: 'abc'", "decimal number"),
@@ -51,8 +45,8 @@ def test_a_blend_keeps_its_order_and_proportions(scream):
     ("ukiyoe:0.5:1", "more than one ':'", "NAME:WEIGHT"),
     ("ukiyoe:0,6", "'6' in 'ukiyoe:0,6' is a number", "decimal point"),
     ("ukiyoe,ukiyoe:2", "appears twice", "each style once"),
-    ("nope", "unknown style 'nope'", "natural, ukiyoe"),
-    ("ukiyoe:0.5,nope:0.5", "unknown style 'nope'", "natural, ukiyoe"),
+    ("nope", "unknown style 'nope'", "natural, pastel"),
+    ("ukiyoe:0.5,nope:0.5", "unknown style 'nope'", "starry, storm, ukiyoe"),
     ("Ukiyoe", "unknown style 'Ukiyoe'", "ukiyoe"),
     ("natural:0.5,ukiyoe:0.5", "natural cannot be blended with stylizing styles", "with each other"),
 ])
@@ -62,10 +56,10 @@ def test_every_bad_form_says_what_is_wrong_and_what_to_do(text, message, hint):
     assert message in caught.value.message and hint in (caught.value.hint or "")
 
 
-def test_labels_are_file_name_safe(scream):
+def test_labels_are_file_name_safe():
     assert blend_label(parse_blend("ukiyoe")) == "ukiyoe"
-    assert blend_label(parse_blend("ukiyoe:0.6,scream:0.4")) == "ukiyoe60-scream40"
-    assert default_output(Path("film.mp4"), "ukiyoe:0.6,scream:0.4") == Path("film.ukiyoe60-scream40.mp4")
+    assert blend_label(parse_blend("ukiyoe:0.6,starry:0.4")) == "ukiyoe60-starry40"
+    assert default_output(Path("film.mp4"), "ukiyoe:0.6,starry:0.4") == Path("film.ukiyoe60-starry40.mp4")
     assert default_output(Path("film.mp4"), "ukiyoe") == Path("film.ukiyoe.mp4")
 
 
@@ -76,36 +70,34 @@ def tiny_file(path: Path, styles: tuple[str, ...]) -> Path:
     return save_generator(path, build_generator(GeneratorConfig.tiny(styles), seed=0))
 
 
-def test_styles_from_different_weights_files_cannot_blend(scream, tmp_path, monkeypatch):
+def test_styles_from_different_weights_files_cannot_blend(tmp_path, monkeypatch):
     tiny_file(tmp_path / "ukiyoe.safetensors", ("ukiyoe",))
-    tiny_file(tmp_path / "scream.safetensors", ("scream",))
+    tiny_file(tmp_path / "starry.safetensors", ("starry",))
     monkeypatch.setattr(vidcolor.models.checkpoint, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(StyleError, match="blends need styles of one generator") as caught:
-        resolve_style("ukiyoe:0.6,scream:0.4")
-    assert "ukiyoe in ukiyoe.safetensors, scream in scream.safetensors" in caught.value.message
+        resolve_style("ukiyoe:0.6,starry:0.4")
+    assert "ukiyoe in ukiyoe.safetensors, starry in starry.safetensors" in caught.value.message
     assert "--weights" in caught.value.hint
-    assert resolve_style("scream").name == "scream"  # each alone is fine
+    assert resolve_style("starry").name == "starry"  # each alone is fine
 
 
-def test_a_checkpoint_holding_every_blended_style(scream, tmp_path):
-    both = tiny_file(tmp_path / "gallery.safetensors", ("ukiyoe", "scream"))
-    spec = resolve_style("ukiyoe:3,scream:1", both)
-    assert spec.name == "ukiyoe:0.75,scream:0.25" and spec.mode == "stylize"
-    assert parse_blend(spec.name) == pytest.approx({"ukiyoe": 0.75, "scream": 0.25})  # the name reads back
+def test_a_checkpoint_holding_every_blended_style(tmp_path):
+    both = tiny_file(tmp_path / "gallery.safetensors", ("ukiyoe", "starry"))
+    spec = resolve_style("ukiyoe:3,starry:1", both)
+    assert spec.name == "ukiyoe:0.75,starry:0.25" and spec.mode == "stylize"
+    assert parse_blend(spec.name) == pytest.approx({"ukiyoe": 0.75, "starry": 0.25})  # the name reads back
     assert blend_weights_file(parse_blend(spec.name), both) == both
-    assert style_vector(parse_blend("scream:1,ukiyoe:3"), ["ukiyoe", "scream"]) == pytest.approx([0.75, 0.25])
-    with pytest.raises(StyleError, match="cannot mix styles yet"):
-        require_single_style("ukiyoe:3,scream:1", both)
+    assert style_vector(parse_blend("starry:1,ukiyoe:3"), ["ukiyoe", "starry"]) == pytest.approx([0.75, 0.25])
     only = tiny_file(tmp_path / "u.safetensors", ("ukiyoe",))
-    with pytest.raises(StyleError, match="has no style scream") as caught:
-        resolve_style("ukiyoe,scream", only)
+    with pytest.raises(StyleError, match="has no style starry") as caught:
+        resolve_style("ukiyoe,starry", only)
     assert caught.value.hint == "it holds: ukiyoe"
 
 
-def test_require_single_style_gives_the_plain_name():
-    assert require_single_style("ukiyoe:1") == "ukiyoe"
+def test_a_weighted_single_style_is_that_style():
+    assert resolve_style("ukiyoe:1") == STYLES["ukiyoe"]
     with pytest.raises(StyleError, match="unknown style"):
-        require_single_style("nope:1")
+        resolve_style("nope:1")
 
 
 # ------------------------------------------------------------------ on the command line

@@ -179,18 +179,19 @@ def test_eval_wiring_and_json(tmp_path, monkeypatch):
     assert calls[1] == ((tmp_path / "o.mp4", None, tmp_path / "r.mp4"), {}) and "warping error" in result.output
 
 
-def test_build_engine_wiring(tmp_path, monkeypatch):
+def test_build_engine_wiring(tmp_path, monkeypatch, tiny_shipped):
     import vidcolor.engine
 
     calls = capture(monkeypatch, vidcolor.engine, "build_engines", [tmp_path / "a.plan", tmp_path / "b.plan"])
     result = invoke("build-engine", "--all", "--size", "640x352", "--batch", "2", "--precision", "fp32",
                     "--backend", "onnxruntime", "--engine-dir", tmp_path)
     assert result.exit_code == 0, result.output
-    assert calls == [(([EngineSpec("natural", 352, 640, 2, "fp32", "onnxruntime"),
-                        EngineSpec("ukiyoe", 352, 640, 2, "fp32", "onnxruntime")], tmp_path), {})]
+    assert calls == [(([EngineSpec(name, 352, 640, 2, "fp32", "onnxruntime") for name in ("natural", "ukiyoe", "starry")], tmp_path, None), {})]
     assert "a.plan" in result.output
     invoke("build-engine", "--style", "ukiyoe")
-    assert calls[1] == (([EngineSpec("ukiyoe", 256, 448, 4, "fp16", "tensorrt")], None), {})
+    assert calls[1] == (([EngineSpec("ukiyoe", 256, 448, 4, "fp16", "tensorrt")], None, None), {})
+    invoke("build-engine", "--style", "starry:1,ukiyoe:3", "--styles-dir", tmp_path / "mine")
+    assert calls[2] == (([EngineSpec("starry:0.25,ukiyoe:0.75", 256, 448, 4, "fp16", "tensorrt")], None, tmp_path / "mine"), {})
 
 
 @pytest.mark.parametrize("args, message", [

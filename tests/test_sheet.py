@@ -98,8 +98,8 @@ def test_style_frame_is_what_a_run_writes_with_black_bars(style):
     assert np.abs(picture - picture.mean(axis=2, keepdims=True)).max() > 3  # and the picture has colour
 
 
-def test_sheet_styles_are_those_with_weights(tmp_path):
-    assert sheet_styles() == ["natural", "ukiyoe"]  # both ship
+def test_sheet_styles_are_those_with_weights(tmp_path, tiny_shipped):
+    assert sheet_styles() == ["natural", "ukiyoe", "starry"]  # table order, each once (natural ships twice)
     only = save_generator(tmp_path / "u.safetensors", build_generator(GeneratorConfig.tiny(("ukiyoe",)), seed=0))
     assert sheet_styles(only) == ["ukiyoe"]
 

@@ -37,6 +37,7 @@ out = Console()
 err = Console(stderr=True)
 
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+StylesDir = Annotated[Optional[Path], typer.Option(help="Folder of your own styles (vidcolor add-style); default $VIDCOLOR_STYLES_DIR or ~/.local/share/vidcolor/styles.")]
 
 
 @contextmanager
@@ -65,13 +66,16 @@ def errors_handled(debug: bool) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def default_output(source: Path, style: str) -> Path:
+def default_output(source: Path, style: str, strength: float = 1.0, styles_dir: Path | None = None) -> Path:
     """`<stem>.<style><ext>` beside the input; photos keep their format, containers vidcolor does
-    not write become .mkv."""
+    not write become .mkv. A blend is named by its shares (ukiyoe60-starry40), a strength below 1
+    adds its percent (ukiyoe-s50)."""
     from vidcolor.image import is_image_path
     from vidcolor.video.writer import CONTAINERS
 
-    style = blend_label(parse_blend(style))  # ukiyoe:0.6,scream:0.4 -> ukiyoe60-scream40
+    style = blend_label(parse_blend(style, styles_dir))  # ukiyoe:0.6,starry:0.4 -> ukiyoe60-starry40
+    if strength < 1.0:
+        style += f"-s{round(100 * strength)}"
     ext = source.suffix.lower()
     if is_image_path(source):
         return source.with_name(f"{source.stem}.{style}{source.suffix}")
@@ -83,7 +87,8 @@ def default_output(source: Path, style: str) -> Path:
 def run(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, photos or folders of them (never modified).", metavar="INPUT...", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (one input only); default <name>.<style>.<ext> beside the input.")] = None,
-    style: Annotated[str, typer.Option(help="Style name; see `vidcolor styles`.")] = DEFAULT_STYLE,
+    style: Annotated[str, typer.Option(help="Style name, or a blend such as ukiyoe:0.6,starry:0.4; see `vidcolor styles`.")] = DEFAULT_STYLE,
+    strength: Annotated[float, typer.Option(help="Painting styles: 1 = the full style .. 0 = the natural colourization.")] = 1.0,
     backend: Annotated[str, typer.Option(help="auto | torch | onnxruntime | tensorrt")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     model_height: Annotated[int, typer.Option(help="Model input height in px (multiple of 32).")] = 256,
@@ -104,22 +109,26 @@ def run(
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the segment files of a long film after success.")] = False,
     vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
     no_black_borders: Annotated[bool, typer.Option("--no-black-borders", help="Let the style paint letterbox/pillarbox bars too.")] = False,
+    styles_dir: StylesDir = None,
     debug: Debug = False,
 ) -> None:
     """Colourize (or stylize) videos and photos; sound, timing and metadata are kept."""
+    from vidcolor.blend import check_strength
     from vidcolor.jobs import expand_inputs, run_job, run_jobs
 
     with errors_handled(debug):
-        style = resolve_style(style, weights).name  # "ukiyoe:1" -> "ukiyoe"; a blend's names and weights checked
+        spec = resolve_style(style, weights, styles_dir)  # "ukiyoe:1" -> "ukiyoe"; a blend's names and weights checked
+        style = spec.name
+        check_strength(strength, spec)
         if not 0.0 <= temporal <= 1.0:
             raise VidcolorError(f"--temporal must be between 0 and 1, got {temporal}", "use --no-temporal to switch it off")
         if vividness is not None and not 0.0 <= vividness <= 1.0:
             raise VidcolorError(f"--vividness must be between 0 and 1, got {vividness}", "0 gives the most likely (muted) colours, 1 the boldest")
-        if vividness is not None and style in STYLES and STYLES[style].mode != "colorize":
+        if vividness is not None and spec.mode != "colorize":
             raise VidcolorError(f"--vividness is for colourizing styles; {style!r} paints its own palette", "leave --vividness out, or use --style natural")
         options = RunOptions(
             input=inputs[0],
-            output=output or default_output(inputs[0], style),
+            output=output or default_output(inputs[0], style, strength, styles_dir),
             style=style,
             backend=backend,
             device=device,
@@ -137,13 +146,15 @@ def run(
             resume=not no_resume,
             keep_work=keep_work,
             black_borders=not no_black_borders,
+            strength=strength,
+            styles_dir=styles_dir,
         )
         if len(inputs) == 1 and not inputs[0].is_dir():
             print_summary(run_job(options), quiet)
             return
         if output is not None:
             raise VidcolorError("--output names one file, so it cannot go with several inputs", "leave it out: each result goes beside its input")
-        jobs = [replace(options, input=path, output=default_output(path, style)) for path in expand_inputs(inputs)]
+        jobs = [replace(options, input=path, output=default_output(path, style, strength, styles_dir)) for path in expand_inputs(inputs)]
         results = run_jobs(jobs, on_done=lambda result: report_job(result, quiet, debug))
     if not quiet:
         out.print(jobs_table(results))
@@ -223,25 +234,43 @@ def styles(
     frame: Annotated[Optional[Path], typer.Option(help="The film (or photo) the sheet shows; default: a sample film.", metavar="FILM")] = None,
     at: Annotated[Optional[float], typer.Option(help="Seconds into the film of the sheet's frame; default: the middle.")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Show the styles of this checkpoint instead of the shipped ones.")] = None,
+    styles_dir: StylesDir = None,
     debug: Debug = False,
 ) -> None:
-    """List the styles vidcolor ships; --sheet shows one frame in each."""
+    """List the styles vidcolor ships and your own; --sheet shows one frame in each."""
     if sheet is not None:
         with errors_handled(debug):
             from vidcolor.gallery import style_sheet
 
-            out.print(escape(str(style_sheet(sheet, frame, at, weights=weights))), soft_wrap=True)
+            out.print(escape(str(style_sheet(sheet, frame, at, weights=weights, styles_dir=styles_dir))), soft_wrap=True)
         return
     if frame is not None or at is not None:
         err.print("[bold red]error:[/] --frame and --at choose the frame of a --sheet")
         raise typer.Exit(1)
+    with errors_handled(debug):
+        out.print(styles_table(styles_dir))
+
+
+def styles_table(styles_dir: Path | None) -> Table:
+    """Built-in styles (those without weights in this install dimmed), then the user's own."""
+    from vidcolor.models.checkpoint import shipped_styles
+    from vidcolor.userstyles import list_user_styles, styles_dir as user_folder
+
+    shipped = set(shipped_styles())
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("style", "mode", "description"):
         table.add_column(column)
     for spec in STYLES.values():
         name = f"{spec.name} (default)" if spec.name == DEFAULT_STYLE else spec.name
-        table.add_row(name, spec.mode, spec.description)
-    out.print(table)
+        if spec.name in shipped:
+            table.add_row(name, spec.mode, escape(spec.description))
+        else:
+            table.add_row(f"[dim]{name}[/]", f"[dim]{spec.mode}[/]", f"[dim]{escape(spec.description)} (no weights in this install)[/]")
+    mine = list_user_styles(styles_dir)
+    for style in mine:
+        table.add_row(escape(style.name), "stylize", escape(f"{style.description} (yours)"))
+    table.caption = f"your styles: {user_folder(styles_dir)} (vidcolor add-style)"
+    return table
 
 
 @app.command()
@@ -321,27 +350,52 @@ def parse_size(text: str) -> tuple[int, int]:
 
 @app.command("build-engine")
 def build_engine(
-    style: Annotated[Optional[str], typer.Option(help="Style to compile (default: natural).")] = None,
-    all_styles: Annotated[bool, typer.Option("--all", help="Compile every shipped style.")] = False,
+    style: Annotated[Optional[str], typer.Option(help="Style or blend to compile (default: natural).")] = None,
+    all_styles: Annotated[bool, typer.Option("--all", help="Compile every style that has weights here (yours too).")] = False,
     size: Annotated[str, typer.Option(help="Model input WIDTHxHEIGHT, multiples of 32 (448x256 suits 16:9 at --model-height 256).")] = "448x256",
     batch: Annotated[int, typer.Option(help="Static batch size.")] = 4,
     precision: Annotated[str, typer.Option(help="fp16 | fp32")] = "fp16",
     backend: Annotated[str, typer.Option(help="tensorrt | onnxruntime")] = "tensorrt",
     engine_dir: Annotated[Optional[Path], typer.Option(help="Engine cache folder.")] = None,
+    styles_dir: StylesDir = None,
     debug: Debug = False,
 ) -> None:
     """Compile the generator for this machine; cached, so `run` starts fast."""
     with errors_handled(debug):
         from vidcolor.engine import build_engines
-        from vidcolor.styles import get_style
+        from vidcolor.models.checkpoint import usable_styles
 
         if all_styles and style:
             raise VidcolorError("give --style or --all, not both")
-        names = list(STYLES) if all_styles else [get_style(style or DEFAULT_STYLE).name]
+        names = usable_styles(styles_dir) if all_styles else [resolve_style(style or DEFAULT_STYLE, None, styles_dir).name]
         height, width = parse_size(size)
         specs = [EngineSpec(name, height, width, batch, precision, backend) for name in names]
-        for path in build_engines(specs, engine_dir):
+        for path in build_engines(specs, engine_dir, styles_dir):
             out.print(escape(str(path)), soft_wrap=True)
+
+
+@app.command("add-style")
+def add_style(
+    painting: Annotated[Path, typer.Argument(help="The painting (JPEG, PNG...), at least 256 px on its short side.", show_default=False)],
+    name: Annotated[str, typer.Option(help="The new style's name: lower-case letters, digits, - and _.", show_default=False)],
+    photos: Annotated[Optional[Path], typer.Option(help="A folder of colour photos to learn on (subfolders too; a few hundred are used).", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimisation steps; default: enough for the 15-minute budget on 2 CPU cores.", show_default=False)] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="The generator to add the style to; default: the shipped gallery.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace your style of the same name.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    styles_dir: StylesDir = None,
+    debug: Debug = False,
+) -> None:
+    """Learn a new style from any painting, in minutes on a CPU: `vidcolor run --style NAME` then uses it."""
+    with errors_handled(debug):
+        from vidcolor.addstyle import AddStyleOptions
+        from vidcolor.addstyle import add_style as learn_style
+
+        chosen = {"steps": steps} if steps is not None else {}
+        summary = learn_style(AddStyleOptions(painting=painting, name=name, photos=photos, styles_dir=styles_dir, weights=weights,
+                                              overwrite=overwrite, quiet=quiet, **chosen))
+        if not quiet:
+            out.print(escape(summary.line()), soft_wrap=True)
 
 
 @app.command()

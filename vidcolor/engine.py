@@ -6,6 +6,10 @@ Layout of an engine dir (all file names carry a key, so stale files are simply n
     natural_256x448_b4_fp16_<engine key>.engine      TensorRT engine
     natural_256x448_b4_fp16_<engine key>.json        sidecar: the fields the engine key covers
     timing_<trt version>_<gpu>_sm<cc>.cache          TensorRT timing cache, shared per GPU + version
+
+A blend or a --strength is a variant of its own (``engine_variant``: ``ukiyoe:0.6,starry:0.4``,
+``ukiyoe@0.5``): its weights and strength are constants of the exported graph, the variant text is
+in the keys, and the file names carry a file-safe form of it (``ukiyoe_0.6_starry_0.4_...``).
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import re
 import sysconfig
 import tomllib
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -116,8 +120,26 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def engine_variant(style: str, strength: float = 1.0) -> str:
+    """The name a compiled model is cached under: the style or normalised blend text
+    (vidcolor.blend.blend_name), with ``@<strength>`` below strength 1 (repr: exact)."""
+    return style if strength >= 1.0 else f"{style}@{strength!r}"
+
+
+def file_tag(variant: str) -> str:
+    """A file-name-safe form of a variant: ``ukiyoe:0.6,starry:0.4@0.5`` -> ``ukiyoe_0.6_starry_0.4_s0.5``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", variant.replace("@", "_s"))
+
+
 def shape_tag(style: str, height: int, width: int, batch: int) -> str:
-    return f"{style}_{height}x{width}_b{batch}"
+    return f"{file_tag(style)}_{height}x{width}_b{batch}"
+
+
+def baked_conditioning(module: torch.nn.Module) -> object:
+    """What a style module bakes into its graph besides its state dict: StyleGenerator's ``style``
+    (a slot index, or blend weights as a list). StrengthGenerator keeps its own in buffers."""
+    style = getattr(module, "style", None)
+    return style.tolist() if isinstance(style, torch.Tensor) else style
 
 
 def cached_onnx(
@@ -130,7 +152,8 @@ def cached_onnx(
     version, so a file from other weights or code is never reused. `fp16_compute` bakes fp16 arithmetic into the graph
     (fp32 inputs/outputs, casts inside), for strongly typed TensorRT builds."""
     fields = {
-        "weights": module_digest(module), "code": code_digest(module), "style": style, "height": height, "width": width,
+        "weights": module_digest(module), "code": code_digest(module), "style": style, "conditioning": baked_conditioning(module),
+        "height": height, "width": width,
         "batch": batch, "opset": ONNX_OPSET, "fp16_compute": fp16_compute,
         "torch": torch.__version__.split("+")[0],
     }
@@ -230,28 +253,28 @@ def sidecar_path(engine_path: Path) -> Path:
 # --- vidcolor build-engine ----------------------------------------------------------------------
 
 
-def build_engines(specs: list[EngineSpec], engine_dir: Path | None = None) -> list[Path]:
+def build_engines(specs: list[EngineSpec], engine_dir: Path | None = None, styles_dir: Path | None = None) -> list[Path]:
     """Build (or find in the cache) one engine per spec; return their paths in spec order.
 
-    backend "tensorrt": ONNX export + TensorRT engine for this GPU (BackendError without
-    TensorRT or a GPU). backend "onnxruntime": the ONNX file the onnxruntime backend runs."""
+    A spec's style is a style, a user style (in ``styles_dir``) or a blend. backend "tensorrt":
+    ONNX export + TensorRT engine for this GPU (BackendError without TensorRT or a GPU). backend
+    "onnxruntime": the ONNX file the onnxruntime backend runs."""
     from vidcolor.backends.tensorrt_backend import import_tensorrt
-    from vidcolor.models.checkpoint import load_generator
-    from vidcolor.styles import get_style
+    from vidcolor.blend import blend_name, parse_blend, resolve_style
+    from vidcolor.models.checkpoint import load_styles
+    from vidcolor.models.strength import style_module
 
     folder = resolve_engine_dir(engine_dir)
+    blends = [parse_blend(spec.style, styles_dir) for spec in specs]
     for spec in specs:
-        get_style(spec.style)
+        resolve_style(spec.style, spec.weights, styles_dir)  # a blend's styles in one file
     if any(s.backend == "tensorrt" for s in specs):
         import_tensorrt()  # fail before any export when TensorRT is missing
         gpu = current_gpu()
-    generators: dict[tuple, object] = {}  # shipped weights come one file per style
     paths = []
-    for spec in specs:
-        source = (spec.weights, None if spec.weights else spec.style)
-        if source not in generators:
-            generators[source] = load_generator(spec.weights, spec.style)
-        module = generators[source].for_style(spec.style)
+    for spec, blend in zip(specs, blends, strict=True):
+        module = style_module(load_styles(list(blend), spec.weights, styles_dir), blend)
+        spec = replace(spec, style=blend_name(blend))  # "ukiyoe:1" -> "ukiyoe": the name load_backend caches under
         if spec.backend == "onnxruntime":
             from vidcolor.backends.onnxruntime_backend import model_batch
 

@@ -19,7 +19,7 @@ from vidcolor.errors import InputError, StyleError
 from vidcolor.image import planes_to_rgb
 from vidcolor.pipeline import convert_depth, merge_natural, merge_stylized
 from vidcolor.sheet import check_png_path, compose_sheet, save_png
-from vidcolor.styles import STYLES, StyleSpec, get_style
+from vidcolor.styles import STYLES, StyleSpec
 from vidcolor.video.reader import VideoInfo, luma_plane, probe
 from vidcolor.video.writer import PlaneFormat
 
@@ -35,17 +35,16 @@ def default_film() -> Path:
     return path
 
 
-def sheet_styles(weights: Path | None = None) -> list[str]:
-    """The styles a sheet shows, in table order: those with weights (the checkpoint's, if given)."""
-    if weights is not None:
-        from vidcolor.models.checkpoint import read_checkpoint
+def sheet_styles(weights: Path | None = None, styles_dir: Path | None = None) -> list[str]:
+    """The styles a sheet shows, in table order: those with weights (the checkpoint's, if given),
+    then the user's own styles (vidcolor.userstyles) that run on them."""
+    from vidcolor.models.checkpoint import header_styles, read_header, usable_styles
+    from vidcolor.userstyles import list_user_styles
 
-        held = read_checkpoint(weights)[1]["config"]["styles"]
-        return [name for name in STYLES if name in held]
-    from vidcolor.models.checkpoint import shipped_styles
-
-    shipped = set(shipped_styles())
-    return [name for name in STYLES if name in shipped]
+    if weights is None:
+        return usable_styles(styles_dir)
+    held, sha = header_styles(weights), read_header(weights).get("sha256")
+    return [name for name in STYLES if name in held] + [s.name for s in list_user_styles(styles_dir) if s.base_sha256 == sha]
 
 
 def frame_at(info: VideoInfo, seconds: float | None = None) -> np.ndarray:
@@ -121,25 +120,27 @@ def grey_frame(still: Still) -> np.ndarray:
 def style_sheet(
     output: Path, film: Path | None = None, seconds: float | None = None, styles: list[str] | None = None,
     weights: Path | None = None, backend: str = "torch", device: str = "cpu", model_height: int = 256,
-    tile_height: int = 240,
+    tile_height: int = 240, styles_dir: Path | None = None,
 ) -> Path:
     """Write ``output`` (PNG): the grey picture, then the picture in each style, labelled.
 
     ``film`` is a video (its frame at ``seconds``, default the middle) or a photo; None: the
-    sample film. ``styles`` default to ``sheet_styles(weights)``. Returns the path written.
+    sample film. ``styles`` (styles or blends) default to ``sheet_styles(weights, styles_dir)``.
+    Returns the path written.
     """
     from vidcolor.backends import load_backend
+    from vidcolor.blend import resolve_style
 
     check_png_path(output)
-    names = styles if styles is not None else sheet_styles(weights)
-    specs = [get_style(name) for name in names]
+    names = styles if styles is not None else sheet_styles(weights, styles_dir)
+    specs = [resolve_style(name, weights, styles_dir) for name in names]
     if not specs:
         raise StyleError("no style has weights to show", "train one with vidcolor train, or pass --weights")
     still = read_still(film if film is not None else default_film(), seconds)
     size = model_size(*still.luma.shape, model_height)
     tiles = [("source", grey_frame(still))]
     for spec in specs:
-        with load_backend(backend, spec.name, *size, 1, device, weights) as net:
+        with load_backend(backend, spec.name, *size, 1, device, weights, styles_dir=styles_dir) as net:
             tiles.append((spec.name, style_frame(still, spec, net, size)))
     columns = min(len(tiles), 4)
     return save_png(output, compose_sheet(tiles, columns=columns, tile_height=min(tile_height, still.luma.shape[0])))

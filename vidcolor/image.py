@@ -31,7 +31,8 @@ from vidcolor.color import fit_chroma_to_gamut, model_size, normalize_luma, quan
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.options import RunOptions
 from vidcolor.pipeline import check_output_path, convert_depth, merge_natural, merge_stylized, torch_threads
-from vidcolor.styles import StyleSpec, get_style
+from vidcolor.blend import check_strength, resolve_style
+from vidcolor.styles import StyleSpec
 from vidcolor.video.writer import PlaneFormat, temporary_path
 
 # Output extension -> Pillow format name. The format follows the output's extension, as the
@@ -113,7 +114,7 @@ def run_image(options: RunOptions, backend=None) -> ImageSummary:
 
             backend = stack.enter_context(load_backend(
                 options.backend, style.name, size[0], size[1], 1, options.device, options.weights, options.engine_dir,
-                vividness=options.vividness))
+                vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir))
         start = time.perf_counter()
         luma = to_model_input(picture.luma, size, picture.bit_depth, full_range=True)
         output = backend.infer(luma[None, None])[0]
@@ -129,7 +130,8 @@ def run_image(options: RunOptions, backend=None) -> ImageSummary:
 
 def validate_image(options: RunOptions) -> tuple[StyleSpec, Picture, ImagePlan]:
     """Check the options, read the photo and plan the output; raises a VidcolorError. Creates nothing."""
-    style = get_style(options.style)
+    style = resolve_style(options.style, options.weights, options.styles_dir)  # a style, or a blend of styles of one generator
+    check_strength(options.strength, style)
     if options.model_height <= 0 or options.model_height % 32:
         raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
     source, target = Path(options.input), Path(options.output)

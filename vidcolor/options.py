@@ -51,7 +51,7 @@ class SegmentOptions:
 class RunOptions:
     input: Path  # the video to colourize; never modified
     output: Path  # final path; written via a temporary file beside it
-    style: str = "natural"  # a key of vidcolor.styles.STYLES
+    style: str = "natural"  # a style (vidcolor.styles.STYLES, or a user style), or a blend "ukiyoe:0.6,starry:0.4"
     backend: str = "auto"  # auto | torch | onnxruntime | tensorrt
     device: str = "auto"  # auto | cpu | cuda
     model_height: int = 256  # model input height in px (multiple of 32); width follows the aspect
@@ -69,6 +69,8 @@ class RunOptions:
     workers: int = 1  # segments processed at once, each in its own process
     ray: str | None = None  # address of a Ray cluster ("auto", "host:port") to run the segments on
     black_borders: bool = True  # keep letterbox/pillarbox bars black in every style (decided per shot)
+    strength: float = 1.0  # painting styles: 1 = the full style .. 0 = the natural colourization of the same weights
+    styles_dir: Path | None = None  # where user styles are looked up (None: vidcolor.userstyles.styles_dir())
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.options import RunOptions
-from vidcolor.blend import resolve_style
+from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
 from vidcolor.video.reader import LumaReader, VideoInfo, probe
 from vidcolor.video.writer import PlaneFormat, VideoWriter, plan_output, remove_stale_temporaries
@@ -149,7 +149,8 @@ def make_stabilizer(options: RunOptions) -> Stabilizer | None:
 
 def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
     """Check everything the user chose; raises a VidcolorError naming the problem. Creates nothing."""
-    style = resolve_style(options.style, options.weights)  # a style, or a blend of styles of one generator
+    style = resolve_style(options.style, options.weights, options.styles_dir)  # a style, or a blend of styles of one generator
+    check_strength(options.strength, style)
     if options.model_height <= 0 or options.model_height % 32:
         raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
     if options.batch < 1:
@@ -268,7 +269,7 @@ def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int]) 
 
     backend = load_backend(
         options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
-        vividness=options.vividness,
+        vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir,
     )
     try:
         yield backend

@@ -24,7 +24,7 @@ from vidcolor.gallery import Still, frame_at, grey_frame, sheet_styles, style_fr
 from vidcolor.files import write_atomically
 from vidcolor.pipeline import check_output_path, torch_threads
 from vidcolor.sheet import compose_sheet
-from vidcolor.styles import get_style
+from vidcolor.blend import lookup_style
 from vidcolor.video.reader import probe
 
 MAX_FRAMES = 60  # more than this is no longer a preview
@@ -86,7 +86,7 @@ def preview(options: PreviewOptions) -> PreviewSummary:
     from vidcolor.backends import load_backend  # looked up at call time: tests swap it
 
     start = time.perf_counter()
-    specs = [get_style(name) for name in (options.styles or sheet_styles(options.weights))]
+    specs = [lookup_style(name) for name in (options.styles or sheet_styles(options.weights))]  # your styles too
     if not 1 <= options.frames <= MAX_FRAMES:
         raise VidcolorError(f"--frames must be between 1 and {MAX_FRAMES}, got {options.frames}")
     if options.model_height <= 0 or options.model_height % 32:

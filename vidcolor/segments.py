@@ -34,7 +34,8 @@ import numpy as np
 
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.options import RunOptions, SegmentOptions, TemporalOptions
-from vidcolor.styles import StyleSpec, get_style
+from vidcolor.blend import resolve_style
+from vidcolor.styles import StyleSpec
 from vidcolor.video.reader import LumaReader, VideoInfo
 from vidcolor.video.writer import PlaneFormat, join_segments, segment_suffix
 from vidcolor.workdir import WorkFolder, describe_os_error
@@ -192,7 +193,7 @@ def segment_job(options: RunOptions, info: VideoInfo, fmt: PlaneFormat, segment:
     from vidcolor.color import model_size
     from vidcolor.pipeline import _load_backend, make_stabilizer
 
-    style = get_style(options.style)
+    style = resolve_style(options.style, options.weights, options.styles_dir)
     size = model_size(info.height, info.width, options.model_height)
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)

@@ -47,21 +47,37 @@ def identity(options: RunOptions, info: VideoInfo) -> dict[str, Any]:
             "style": options.style, "backend": options.backend, "device": options.device, "model_height": options.model_height,
             "temporal": asdict(options.temporal) if options.temporal else None,
             "encode": {k: v for k, v in asdict(options.encode).items() if k != "threads"},
-            "weights": {"path": str(weights), "sha256": file_sha256(weights)} if weights else _shipped_digest(options.style),
+            "weights": {"path": str(weights), "sha256": file_sha256(weights)} if weights else _shipped_digest(options),
+            "user_styles": _user_style_digests(options),
             "segments": asdict(options.segments),
             "black_borders": getattr(options, "black_borders", None),
             "vividness": getattr(options, "vividness", None),
+            "strength": getattr(options, "strength", 1.0),
             "video_stream": info.stream_index,
         },
     }
 
 
-def _shipped_digest(style: str) -> dict[str, str] | None:
+def _shipped_digest(options: RunOptions) -> dict[str, str] | None:
     """The shipped weights' checksum: a vidcolor upgrade with new weights must not resume old segments."""
-    from vidcolor.models.checkpoint import WEIGHTS_DIR
+    from vidcolor.blend import blend_weights_file, parse_blend
+    from vidcolor.errors import StyleError
 
-    path = WEIGHTS_DIR / f"{style.split(':')[0].split(',')[0]}.safetensors"
-    return {"shipped": path.name, "sha256": file_sha256(path)} if path.is_file() else None
+    try:
+        path = blend_weights_file(parse_blend(options.style, options.styles_dir), None, options.styles_dir)
+    except StyleError:  # no weights ship for it: the run was given a backend of its own
+        return None
+    return {"shipped": path.name, "sha256": file_sha256(path)}
+
+
+def _user_style_digests(options: RunOptions) -> dict[str, str]:
+    """name -> file checksum of each user style the run uses (a style learnt again must not resume)."""
+    from vidcolor.blend import parse_blend
+    from vidcolor.styles import STYLES
+    from vidcolor.userstyles import find_user_style
+
+    styles = [find_user_style(name, options.styles_dir) for name in parse_blend(options.style, options.styles_dir) if name not in STYLES]
+    return {style.name: file_sha256(style.path) for style in styles if style is not None}
 
 
 def _edges_digest(path: Path, size: int) -> str:

@@ -4,6 +4,9 @@
         ab = backend.infer(luma)        # (N,1,256,448) float32 [0,1] -> (N,2,256,448) Lab a/b
 
 `auto` picks tensorrt (when installed, with a GPU) > torch on CUDA > the faster CPU backend.
+A blend (``ukiyoe:0.6,starry:0.4``) or a --strength below 1 is one more module to run: its blend
+weights and strength are constants of the exported graph, and its engine-cache name carries them
+(``engine_variant``).
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import torch
 
 from vidcolor.backends.base import Backend, StaticShapeBackend, check_shape
 from vidcolor.errors import BackendError
-from vidcolor.blend import require_single_style
 
 __all__ = ["BACKENDS", "Backend", "StaticShapeBackend", "available_backends", "load_backend", "resolve_backend"]
 
@@ -73,34 +75,43 @@ def load_backend(
     name: str, style: str, height: int, width: int, batch: int, device: str = "auto",
     weights: Path | None = None, engine_dir: Path | None = None, *,
     compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
+    strength: float = 1.0, styles_dir: Path | None = None,
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
-    Static shape (batch,1,height,width); height and width multiples of 32. `compile` and
-    `cuda_graph` apply to torch on CUDA. ONNX files and engines are cached in `engine_dir`
-    (default: vidcolor.engine.resolve_engine_dir). `vividness` in [0, 1] replaces the weights' own
-    annealed-mean temperature (colorize styles with a bins head; None = the calibrated default)."""
-    style = require_single_style(style, weights)  # "ukiyoe:1" -> "ukiyoe"; a blend is refused for now
+    `style`: a style, a user style (found in `styles_dir`, default vidcolor.userstyles.styles_dir())
+    or a blend of styles of one generator. Static shape (batch,1,height,width); height and width
+    multiples of 32. `compile` and `cuda_graph` apply to torch on CUDA. ONNX files and engines are
+    cached in `engine_dir` (default: vidcolor.engine.resolve_engine_dir). `vividness` in [0, 1]
+    replaces the weights' own prior shift (colorize styles with a bins head; None = the calibrated
+    default). `strength` in [0, 1]: a stylizing style at that strength against the natural
+    colourization of the same weights (RGB out; see vidcolor.models.strength)."""
+    from vidcolor.blend import blend_name, check_strength, parse_blend, resolve_style
+
+    blend = parse_blend(style, styles_dir)
+    check_strength(strength, resolve_style(style, weights, styles_dir))
     check_shape(batch, height, width)
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
-    from vidcolor.models.checkpoint import load_generator
+    from vidcolor.models.checkpoint import load_styles
+    from vidcolor.models.strength import style_module
 
-    generator = load_generator(weights, style)
+    generator = load_styles(list(blend), weights, styles_dir)
     if vividness is not None:
         generator.set_vividness(vividness)  # a buffer: the ONNX/engine cache key follows it
-    module = generator.for_style(style)
+    module = style_module(generator, blend, strength)
     if backend == "torch":
         from vidcolor.backends.torch_backend import TorchBackend
 
         cuda = device == "cuda"
         return TorchBackend(module, batch, height, width, device, compile=compile and cuda, cuda_graph=cuda_graph and cuda)
-    from vidcolor.engine import resolve_engine_dir
+    from vidcolor.engine import engine_variant, resolve_engine_dir
 
     folder = resolve_engine_dir(engine_dir)
+    variant = engine_variant(blend_name(blend), strength)
     if backend == "onnxruntime":
         from vidcolor.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend.from_module(module, style, batch, height, width, folder, device)
+        return OnnxRuntimeBackend.from_module(module, variant, batch, height, width, folder, device)
     from vidcolor.backends.tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend.from_module(module, style, batch, height, width, folder)
+    return TensorRTBackend.from_module(module, variant, batch, height, width, folder)

@@ -1,0 +1,93 @@
+"""The module a run exports for a style, a blend, or either at a --strength below 1.
+
+    style_module(generator, {"ukiyoe": 1.0})                  -> generator.for_style("ukiyoe")
+    style_module(generator, {"ukiyoe": 0.6, "starry": 0.4})   -> generator.for_blend(...): weights baked in
+    style_module(generator, {"ukiyoe": 1.0}, strength=0.5)    -> StrengthGenerator
+
+``StrengthGenerator`` runs the style and the generator's own natural colourization from ONE
+encoder pass (the decoder runs twice on its features) and lerps the two sRGB pictures. Its
+blend weights and strength are buffers: constants of an exported ONNX graph or TensorRT engine,
+and part of the weights digest that keys the engine cache.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidcolor.color import luma_ab_to_rgb
+from vidcolor.models.generator import AB_RANGE, Generator
+
+
+def style_module(generator: Generator, blend: dict[str, float], strength: float = 1.0) -> nn.Module:
+    """(N, 1, H, W) luma -> the style's output: Lab a/b (N, 2, H, W) or RGB (N, 3, H, W); with
+    ``strength`` < 1 always RGB (``StrengthGenerator``). ``blend``: {style: weight}, weights summing to 1."""
+    if strength >= 1.0:
+        return generator.for_blend(blend)
+    return StrengthGenerator(generator, generator.blend_weights(blend), natural_slot(generator), strength)
+
+
+def natural_slot(generator: Generator) -> int:
+    """The slot of the generator's colourizing style (natural); StyleError when it has none."""
+    if "colorize" not in generator.style_modes:
+        from vidcolor.errors import StyleError
+
+        raise StyleError(f"--strength needs the natural colourization in the same weights, and these hold only {', '.join(generator.style_names)}",
+                         "use weights that hold natural too (the shipped gallery does), or leave --strength out")
+    return generator.style_modes.index("colorize")
+
+
+def one_hot(slot: int, count: int) -> torch.Tensor:
+    """(count,) conditioning weights selecting one slot."""
+    weights = torch.zeros(count)
+    weights[slot] = 1.0
+    return weights
+
+
+class StrengthGenerator(nn.Module):
+    """(N, 1, H, W) luma [0,1] -> (N, 3, H, W) sRGB [0,1]: (1 - s) * natural + s * styled.
+
+    ``style_weights`` (num_styles,): the stylizing style or blend; ``natural``: the slot of the
+    colourizing style; ``strength`` s in [0, 1]. natural is the colourization as sRGB at model
+    resolution (the model-size luma with the predicted a/b, ``luma_ab_to_rgb``)."""
+
+    def __init__(self, generator: Generator, style_weights: torch.Tensor, natural: int, strength: float) -> None:
+        super().__init__()
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        self.generator = generator
+        self.register_buffer("style_weights", style_weights.float().clone())
+        self.register_buffer("natural_weights", one_hot(natural, len(generator.style_names)))
+        self.register_buffer("strength", torch.tensor(float(strength)))
+        self.mode, self.out_channels = "stylize", 3
+        self.train(generator.training)
+
+    def forward(self, luma: torch.Tensor) -> torch.Tensor:
+        gen = self.generator
+        features = gen.encode(luma, None)
+        styled = torch.sigmoid(gen.head_rgb(decode_features(gen, features, luma, self.style_weights, full_res=True)))
+        natural = luma_ab_to_rgb(luma, natural_ab(gen, features, luma, self.natural_weights))
+        return natural + self.strength * (styled - natural)
+
+
+def natural_ab(gen: Generator, features: list[torch.Tensor], luma: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """The colorize head on encoder features: (N, 2, H, W) Lab a/b, as ``Generator.forward`` gives
+    for a colourizing style without hints (bins head: annealed mean at 1/4 res, upsampled)."""
+    if gen.config.ab_head == "bins":
+        logits = gen.head_bins(decode_features(gen, features, luma, style, full_res=False))
+        return gen.logits_to_ab(logits, luma.shape[-2:])
+    return torch.tanh(gen.head_ab(decode_features(gen, features, luma, style, full_res=True))) * (AB_RANGE * gen.config.chroma_gain)
+
+
+def decode_features(gen: Generator, features: list[torch.Tensor], luma: torch.Tensor, style: torch.Tensor, full_res: bool) -> torch.Tensor:
+    """``Generator.decode`` from encoder maps already computed (strides 2..32), so that two styles
+    share one encoder pass: (N, d1, H, W), or the stride-4 features (N, d4, H/4, W/4) when not
+    ``full_res``. tests/test_blends_run.py checks it against ``Generator.forward``."""
+    f2, f4, f8, f16, f32 = features
+    x = gen.bottleneck(f32)
+    x = gen.up16(x, f16, style)
+    x = gen.up8(x, f8, style)
+    x = gen.up4(x, f4, style)
+    if not full_res:
+        return x
+    x = gen.up2(x, f2, style)
+    return gen.up1(x, luma, style)
