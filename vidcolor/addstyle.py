@@ -43,7 +43,7 @@ class AddStyleOptions:
     style: float = 1.0  # weight of the Gram loss against the painting
     overwrite: bool = False  # replace a user style of the same name
     cache_dir: Path | None = None  # teacher targets cache (None: $XDG_CACHE_HOME/vidcolor/teacher)
-    threads: int | None = None  # torch threads (None: one per physical core)
+    threads: int | None = None  # torch threads (None: backends.base.default_threads(), 1 on 2 cores: spinning threads on busy cores cost 5-50x)
     seed: int = 0  # crops and flips
     quiet: bool = False  # no progress bar
 
@@ -75,10 +75,10 @@ def add_style(options: AddStyleOptions) -> AddStyleSummary:
     check_settings(options)
     require_train_extra()
     base_path = options.weights or default_base()
-    from vidcolor.backends.base import physical_cores
+    from vidcolor.backends.base import default_threads
     from vidcolor.pipeline import torch_threads
 
-    with torch_threads(options.threads or physical_cores()), progress(options.quiet) as bar:
+    with torch_threads(options.threads or default_threads()), progress(options.quiet) as bar:
         generator, slot = base_with_new_slot(base_path, options.name)
         inputs, targets = teacher_pairs(files, options, bar)
         rows, loss = learn_rows(generator, slot, inputs, targets, options, bar)
@@ -256,9 +256,10 @@ def learn_rows(gen, slot: int, inputs: list, targets: list, options: AddStyleOpt
         loss.backward()
         optimizer.step()
         schedule.step()
+        value = loss.item()
         if step >= options.steps - max(1, options.steps // 10):
-            tail.append(float(loss))
-        bar.update(task, advance=1, losses=f"loss {float(loss):.3f}")
+            tail.append(value)
+        bar.update(task, advance=1, losses=f"loss {value:.3f}")
     for p in params:
         p.requires_grad_(False)
     return style_rows(gen, slot), sum(tail) / len(tail)

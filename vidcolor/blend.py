@@ -16,6 +16,7 @@ same generator's natural colourization (vidcolor.models.strength).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from vidcolor.errors import StyleError
@@ -136,6 +137,20 @@ def blend_label(blend: dict[str, float]) -> str:
     if not is_blend(blend):
         return next(iter(blend))
     return "-".join(f"{name}{round(100 * weight)}" for name, weight in blend.items())
+
+
+def is_output_label(label: str, styles_dir: Path | None = None) -> bool:
+    """Whether ``label`` is what vidcolor.cli.default_output puts between a result's stem and its
+    extension: a style (``natural``), a blend (``ukiyoe60-starry40``), either with a strength
+    (``ukiyoe-s50``). User styles count (those with a '-' in their name only on their own)."""
+    from vidcolor.userstyles import list_user_styles
+
+    names = set(STYLES) | {style.name for style in list_user_styles(styles_dir)}
+    label = re.sub(r"-s\d{1,3}$", "", label)
+    if label in names:
+        return True
+    shares = [re.fullmatch(r"(.+?)(\d{1,3})", part) for part in label.split("-")]
+    return len(shares) > 1 and all(m is not None and m.group(1) in names for m in shares)
 
 
 def blend_mode(blend: dict[str, float], styles_dir: Path | None = None) -> str:

@@ -208,6 +208,7 @@ def preview(
     weights: Annotated[Optional[Path], typer.Option(help="A checkpoint to use instead of the shipped weights.")] = None,
     engine_dir: Annotated[Optional[Path], typer.Option(help="Where compiled engines are cached.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing sheet.")] = False,
+    strength: Annotated[float, typer.Option(help="Painting styles at this strength: 1 = full style .. 0 = natural colourization.")] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
     debug: Debug = False,
 ) -> None:
@@ -222,7 +223,7 @@ def preview(
         summary = make_preview(PreviewOptions(
             input=film, output=output or film.with_name(f"{film.stem}.preview.png"), styles=names, frames=frames,
             backend=backend, device=device, model_height=model_height, weights=weights, engine_dir=engine_dir,
-            overwrite=overwrite,
+            overwrite=overwrite, strength=strength,
         ))
         if not quiet:
             out.print(escape(summary.line()), soft_wrap=True)

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Protocol
 from vidcolor.errors import InputError, VidcolorError
 from vidcolor.image import IMAGE_FORMATS, is_image_path
 from vidcolor.options import RunOptions
-from vidcolor.styles import STYLES
+from vidcolor.blend import is_output_label
 
 # What a folder given as input contributes: its photos and its videos (not its subfolders).
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".wmv", ".flv", ".ogv", ".3gp", ".dv"}
@@ -107,4 +107,4 @@ def _runnable(path: Path) -> bool:
     suffix = path.suffix.lower()
     if path.name.startswith(".") or (suffix not in IMAGE_FORMATS and suffix not in VIDEO_SUFFIXES):
         return False
-    return Path(path.stem).suffix[1:] not in STYLES  # "photo.natural.jpg" is an earlier result
+    return not is_output_label(Path(path.stem).suffix[1:])  # "photo.natural.jpg", "film.ukiyoe60-starry40.mp4": earlier results
