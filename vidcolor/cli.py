@@ -379,8 +379,8 @@ def build_engine(
 def add_style(
     painting: Annotated[Path, typer.Argument(help="The painting (JPEG, PNG...), at least 256 px on its short side.", show_default=False)],
     name: Annotated[str, typer.Option(help="The new style's name: lower-case letters, digits, - and _.", show_default=False)],
-    photos: Annotated[Optional[Path], typer.Option(help="A folder of colour photos to learn on (subfolders too; a few hundred are used).", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Optimisation steps; default: enough for the 15-minute budget on 2 CPU cores.", show_default=False)] = None,
+    photos: Annotated[Optional[Path], typer.Option(help="Required: a folder of colour photos to learn on (subfolders too; up to 300 are used).", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimisation steps; default 600 (about 3 minutes on 2 CPU cores).", show_default=False)] = None,
     weights: Annotated[Optional[Path], typer.Option(help="The generator to add the style to; default: the shipped gallery.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace your style of the same name.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,

@@ -75,7 +75,7 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    style: str  # style the engine is built for
+    style: str  # style, user style or blend the engine is built for (load_backend: engine.engine_variant)
     height: int  # model input height (multiple of 32)
     width: int  # model input width (multiple of 32)
     batch: int = 1  # static batch size
