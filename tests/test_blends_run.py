@@ -68,6 +68,15 @@ def test_a_blend_runs_the_mixed_norm_parameters(generator):
         assert np.abs(mixed - torch_out(generator.for_style(name), x)).max() > 1e-3  # neither style alone
 
 
+def test_blend_weights_and_strength_travel_with_the_module(generator):
+    for module in (style_module(generator, BLEND), style_module(generator, BLEND, 0.5)):
+        state = module.state_dict()
+        assert torch.equal(state["style_weights"], torch.tensor([0.0, 0.6, 0.4]))  # in the weights digest, moved by .to()
+        assert module.to(torch.float64).style_weights.dtype == torch.float64
+        module.float()
+    assert float(style_module(generator, BLEND, 0.5).state_dict()["strength"]) == 0.5
+
+
 def test_weights_one_and_zero_are_the_style_and_a_style_blended_with_its_copy_is_itself(generator):
     x = luma()
     alone = torch_out(generator.for_style("ukiyoe"), x)
@@ -270,6 +279,18 @@ def test_default_output_names_the_strength():
 
     assert default_output(Path("f.mp4"), "ukiyoe", 0.25) == Path("f.ukiyoe-s25.mp4")
     assert default_output(Path("f.mp4"), "ukiyoe", 1.0) == Path("f.ukiyoe.mp4")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("style, strength", [("ukiyoe:0.6,starry:0.4", 1.0), ("ukiyoe:0.6,starry:0.4", 0.5)])
+def test_torch_cuda_runs_blends_and_strength_as_the_cpu_does(weights, style, strength):
+    x = luma()
+    with load_backend("torch", style, H, W, BATCH, "cpu", weights, strength=strength) as cpu:
+        expected = cpu.infer(x)
+    with load_backend("torch", style, H, W, BATCH, "cuda", weights, strength=strength) as cuda:  # a CUDA graph for the blend
+        out, again = cuda.infer(x), cuda.infer(x[::-1].copy())
+    assert np.abs(out - expected).max() <= 5e-3  # fp16 through the network (test_backends.TOL_FP16 for RGB)
+    np.testing.assert_allclose(again, out[::-1], atol=5e-3)
 
 
 def test_earlier_blend_and_strength_results_are_not_run_again(tmp_path):

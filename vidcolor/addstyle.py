@@ -66,31 +66,31 @@ class AddStyleSummary:
 def add_style(options: AddStyleOptions) -> AddStyleSummary:
     """Learn ``options.name`` from ``options.painting`` and write it to the user styles folder;
     see the module docstring. Every check comes before any work."""
+    from vidcolor.backends.base import default_threads
+    from vidcolor.pipeline import torch_threads
     from vidcolor.userstyles import check_new_name, styles_dir, write_user_style
 
     start = time.perf_counter()
     target = check_new_name(options.name, styles_dir(options.styles_dir), options.overwrite)
-    check_painting(options.painting)
+    painting = Path(options.painting)
+    check_painting(painting)
     files = pick_photos(list_photos(options.photos), options.max_photos)
     check_settings(options)
     require_train_extra()
-    base_path = options.weights or default_base()
-    from vidcolor.backends.base import default_threads
-    from vidcolor.pipeline import torch_threads
-
+    base_path = Path(options.weights or default_base())
     with torch_threads(options.threads or default_threads()), progress(options.quiet) as bar:
         generator, slot = base_with_new_slot(base_path, options.name)
         inputs, targets = teacher_pairs(files, options, bar)
         rows, loss = learn_rows(generator, slot, inputs, targets, options, bar)
     seconds = time.perf_counter() - start
     meta = {
-        "name": options.name, "description": f"Learnt from {options.painting.name}", "painting": options.painting.name,
-        "painting_sha256": file_digest(options.painting),
-        "base": {"file": Path(base_path).name, "sha256": generator.metadata["sha256"]},
+        "name": options.name, "description": f"Learnt from {painting.name}", "painting": painting.name,
+        "painting_sha256": file_digest(painting),
+        "base": {"file": base_path.name, "sha256": generator.metadata["sha256"]},
         "steps": options.steps, "photos": len(inputs), "resolution": options.resolution, "loss": loss, "seconds": round(seconds, 1),
     }
     path = write_user_style(target, rows, meta)
-    return AddStyleSummary(options.name, path, Path(base_path).name, len(inputs), options.steps, loss, seconds)
+    return AddStyleSummary(options.name, path, base_path.name, len(inputs), options.steps, loss, seconds)
 
 
 # ------------------------------------------------------------------ checks

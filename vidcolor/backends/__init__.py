@@ -103,7 +103,10 @@ def load_backend(
         from vidcolor.backends.torch_backend import TorchBackend
 
         cuda = device == "cuda"
-        return TorchBackend(module, batch, height, width, device, compile=compile and cuda, cuda_graph=cuda_graph and cuda)
+        # --strength's colour maths (vidcolor.color) copies its constant matrices to the device on every call:
+        # a CUDA graph cannot capture that, so it runs eagerly
+        graph = cuda_graph and cuda and strength >= 1.0
+        return TorchBackend(module, batch, height, width, device, compile=compile and cuda, cuda_graph=graph)
     from vidcolor.engine import engine_variant, resolve_engine_dir
 
     folder = resolve_engine_dir(engine_dir)

@@ -1,13 +1,14 @@
 """The module a run exports for a style, a blend, or either at a --strength below 1.
 
     style_module(generator, {"ukiyoe": 1.0})                  -> generator.for_style("ukiyoe")
-    style_module(generator, {"ukiyoe": 0.6, "starry": 0.4})   -> generator.for_blend(...): weights baked in
+    style_module(generator, {"ukiyoe": 0.6, "starry": 0.4})   -> BlendGenerator: the weights mix the norm rows
     style_module(generator, {"ukiyoe": 1.0}, strength=0.5)    -> StrengthGenerator
 
 ``StrengthGenerator`` runs the style and the generator's own natural colourization from ONE
-encoder pass (the decoder runs twice on its features) and lerps the two sRGB pictures. Its
-blend weights and strength are buffers: constants of an exported ONNX graph or TensorRT engine,
-and part of the weights digest that keys the engine cache.
+encoder pass (the decoder runs twice on its features) and lerps the two sRGB pictures. Blend
+weights and strength are buffers: constants of an exported ONNX graph or TensorRT engine, part
+of the weights digest that keys the engine cache, and moved to the GPU with the module (a CUDA
+graph capture may not copy from host memory).
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from vidcolor.models.generator import AB_RANGE, Generator
 def style_module(generator: Generator, blend: dict[str, float], strength: float = 1.0) -> nn.Module:
     """(N, 1, H, W) luma -> the style's output: Lab a/b (N, 2, H, W) or RGB (N, 3, H, W); with
     ``strength`` < 1 always RGB (``StrengthGenerator``). ``blend``: {style: weight}, weights summing to 1."""
-    if strength >= 1.0:
-        return generator.for_blend(blend)
-    return StrengthGenerator(generator, generator.blend_weights(blend), natural_slot(generator), strength)
+    if strength < 1.0:
+        return StrengthGenerator(generator, generator.blend_weights(blend), natural_slot(generator), strength)
+    if len(blend) == 1:
+        return generator.for_style(next(iter(blend)))
+    return BlendGenerator(generator, generator.blend_weights(blend))
 
 
 def natural_slot(generator: Generator) -> int:
@@ -41,6 +44,22 @@ def one_hot(slot: int, count: int) -> torch.Tensor:
     weights = torch.zeros(count)
     weights[slot] = 1.0
     return weights
+
+
+class BlendGenerator(nn.Module):
+    """(N, 1, H, W) luma [0,1] -> (N, C, H, W): the generator at blend weights (num_styles,) summing
+    to 1 over styles of one mode (Dumoulin et al. 2017); C = 2 (Lab a/b) or 3 (RGB)."""
+
+    def __init__(self, generator: Generator, style_weights: torch.Tensor) -> None:
+        super().__init__()
+        self.generator = generator
+        self.register_buffer("style_weights", style_weights.float().clone())
+        self.mode = generator.style_mode(style_weights)
+        self.out_channels = 2 if self.mode == "colorize" else 3
+        self.train(generator.training)
+
+    def forward(self, luma: torch.Tensor) -> torch.Tensor:
+        return self.generator(luma, self.style_weights)
 
 
 class StrengthGenerator(nn.Module):
