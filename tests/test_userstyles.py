@@ -299,3 +299,15 @@ def test_cli_add_style_end_to_end(cli_args, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen[0].steps == 2 and seen[0].name == "mine" and seen[0].styles_dir == tmp_path / "styles"
     assert "style 'mine' learnt on 4 photos in 2 steps" in result.output and (tmp_path / "styles" / "mine.safetensors").is_file()
+
+
+def test_results_of_a_user_style_are_not_run_again(gallery, tmp_path, user_styles_dir):
+    from vidcolor.jobs import expand_inputs
+
+    gen = checkpoint.load_generator(gallery)
+    write_user_style(user_styles_dir / "dots.safetensors", style_rows(gen, 2), {"name": "dots", "base": {"file": "g", "sha256": "x"}})
+    album = tmp_path / "album"
+    album.mkdir()
+    for name in ("a.jpg", "a.dots.jpg", "a.dots-s40.jpg", "a.dots50-ukiyoe50.jpg", "b.dot.jpg"):
+        (album / name).write_bytes(b"x")
+    assert [p.name for p in expand_inputs([album])] == ["a.jpg", "b.dot.jpg"]

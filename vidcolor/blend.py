@@ -139,13 +139,17 @@ def blend_label(blend: dict[str, float]) -> str:
     return "-".join(f"{name}{round(100 * weight)}" for name, weight in blend.items())
 
 
-def is_output_label(label: str, styles_dir: Path | None = None) -> bool:
-    """Whether ``label`` is what vidcolor.cli.default_output puts between a result's stem and its
-    extension: a style (``natural``), a blend (``ukiyoe60-starry40``), either with a strength
-    (``ukiyoe-s50``). User styles count (those with a '-' in their name only on their own)."""
+def style_names(styles_dir: Path | None = None) -> set[str]:
+    """Every style name known here: the built-in table's and the user's own."""
     from vidcolor.userstyles import list_user_styles
 
-    names = set(STYLES) | {style.name for style in list_user_styles(styles_dir)}
+    return set(STYLES) | {style.name for style in list_user_styles(styles_dir)}
+
+
+def is_output_label(label: str, names: set[str]) -> bool:
+    """Whether ``label`` is what vidcolor.cli.default_output puts between a result's stem and its
+    extension: a style of ``names`` (``natural``), a blend (``ukiyoe60-starry40``), either with a
+    strength (``ukiyoe-s50``). A name with a '-' in it counts on its own only."""
     label = re.sub(r"-s\d{1,3}$", "", label)
     if label in names:
         return True

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Protocol
 from vidcolor.errors import InputError, VidcolorError
 from vidcolor.image import IMAGE_FORMATS, is_image_path
 from vidcolor.options import RunOptions
-from vidcolor.blend import is_output_label
+from vidcolor.blend import is_output_label, style_names
 
 # What a folder given as input contributes: its photos and its videos (not its subfolders).
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".wmv", ".flv", ".ogv", ".3gp", ".dv"}
@@ -92,19 +92,20 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
     folder twice does not colour the colourized. A folder with nothing to run is an InputError.
     """
     found: list[Path] = []
+    names = style_names()  # the built-in styles and the user's own
     for path in map(Path, paths):
         if not path.is_dir():
             found.append(path)
             continue
-        media = sorted(p for p in path.iterdir() if p.is_file() and _runnable(p))
+        media = sorted(p for p in path.iterdir() if p.is_file() and _runnable(p, names))
         if not media:
             raise InputError(f"no images or videos in folder {path}", "give the files, or a folder that holds .jpg .png .tif .webp .mp4 .mkv ... files")
         found.extend(media)
     return found
 
 
-def _runnable(path: Path) -> bool:
+def _runnable(path: Path, styles: set[str]) -> bool:
     suffix = path.suffix.lower()
     if path.name.startswith(".") or (suffix not in IMAGE_FORMATS and suffix not in VIDEO_SUFFIXES):
         return False
-    return not is_output_label(Path(path.stem).suffix[1:])  # "photo.natural.jpg", "film.ukiyoe60-starry40.mp4": earlier results
+    return not is_output_label(Path(path.stem).suffix[1:], styles)  # "photo.natural.jpg", "film.ukiyoe60-starry40.mp4": earlier results
