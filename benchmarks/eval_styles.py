@@ -170,7 +170,7 @@ def flicker_main(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for clip in args.clips or DEFAULT_CLIPS:
             for name in stylizing(gen, args.styles):
-                ours_path, peer_path = Path(tmp) / f"{name}.ours.mp4", Path(tmp) / f"{name}.peer.mp4"
+                ours_path, peer_path = Path(tmp) / f"{clip.stem}.{name}.ours.mp4", Path(tmp) / f"{clip.stem}.{name}.peer.mp4"
                 run_video(RunOptions(input=clip, output=ours_path, style=name, weights=args.weights, quiet=True, engine_dir=Path(tmp)))
                 peer_video(clip, peer_path, style_source(STYLES[name].teacher, STYLE_DIR))
                 a, b = evaluate_videos(ours_path, source=clip), evaluate_videos(peer_path, source=clip)

@@ -117,7 +117,7 @@ def test_a_gallery_run_trains_several_styles_and_leaves_natural_exactly_as_it_wa
     assert float(out.temperature) == pytest.approx(0.3, abs=1e-3) and out.vividness() == pytest.approx(0.75, abs=1e-3)
     assert set(out.metadata["metrics"]) == {"starry", "pastel"}
     samples = sorted(p.name for p in (tmp_path / "g" / "run" / "samples").iterdir())
-    assert samples == ["step_000002_pastel.png", "step_000004_pastel.png"]  # styles take turns: step 1, 3 starry
+    assert samples == [f"step_00000{k}_{n}.png" for k in (2, 4) for n in ("pastel", "starry")]  # a grid per style
 
 
 @pytest.mark.parametrize(

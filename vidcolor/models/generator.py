@@ -10,8 +10,8 @@ Zhang et al. 2016): 261 in-gamut bins of 10 a/b units, decoded by the annealed m
 temperature after a shift of the logits by the training's class-rebalancing weights (the
 vividness knob), then upsampled bilinearly (chroma is upsampled anyway).
 With ``hints`` the encoder also sees hint a/b planes and a hint mask (zeros when absent). With
-``hint_branch`` a small dilated-conv branch spreads given hints over the stride-4 features and
-mixes its a/b into the automatic result by a learned confidence; without hints it is not run, so
+``hint_branch`` a small branch spreads given hints over the stride-4 features (by learned feature
+affinity, then dilated convs) and mixes its a/b into the automatic result by a learned confidence; without hints it is not run, so
 the automatic output is exactly that of the same weights without the branch.
 
 ``Generator.for_style(name)`` returns a single-style module with ``forward(luma)``: the shape that
@@ -148,26 +148,55 @@ class HintBranch(nn.Module):
     """Spreads sparse colour hints along the image: stride-4 decoder features (N, C, h, w), luma
     (N, 1, h, w), hints (N, 3, h, w) and the automatic a/b (N, 2, h, w) -> a/b (N, 2, h, w).
 
-    Dilated 3x3 convs (dilations 1..16: a reach of about 60 stride-4 pixels) predict a hint colour
-    and a confidence per pixel; the output is automatic * (1 - confidence) + hint colour * confidence.
-    The confidence starts near 0, so an untrained branch leaves the automatic colours as they are.
+    Two steps. (1) Affinity: each pixel takes the hint colours weighted by a softmax over the hints
+    of (cosine similarity of learned embeddings of the features) / T minus a learned multiple of
+    the distance, so a hint colours the region that looks like it, across the picture. (2) Dilated
+    3x3 convs (dilations 1..8) see the features, hints, automatic and propagated colours and predict
+    a correction of the propagated colour and a confidence per pixel; the output is
+    automatic * (1 - confidence) + corrected hint colour * confidence.
     """
 
-    def __init__(self, features: int, width: int = 32) -> None:
+    def __init__(self, features: int, width: int = 32, embed: int = 32) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(features + 1 + HINT_CHANNELS + 2, width, 3, padding=1), nn.ReLU()]
-        for d in (2, 4, 8, 16):
+        self.embed = nn.Sequential(nn.Conv2d(features + 1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, embed, 1))
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(0.1)))
+        self.distance_weight = nn.Parameter(torch.tensor(1.0))  # per unit of the long side (softplus'd)
+        layers: list[nn.Module] = [nn.Conv2d(features + 1 + HINT_CHANNELS + 2 + 2 + 1, width, 3, padding=1), nn.ReLU()]
+        for d in (2, 4, 8):
             layers += [nn.Conv2d(width, width, 3, padding=d, dilation=d), nn.ReLU()]
         self.body = nn.Sequential(*layers)
         self.out = nn.Conv2d(width, 3, 1)
         with torch.no_grad():
             self.out.weight.mul_(0.1)
-            self.out.bias.copy_(torch.tensor([0.0, 0.0, -4.0]))
+            self.out.bias.zero_()
+
+    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, E, h, w) unit embeddings, (N, 3, h, w) hints -> propagated a/b (N, 2, h, w) in hint units
+        (a/b / AB_RANGE) and the best hint's affinity logit (N, 1, h, w); zeros where an image has no hint."""
+        n, e, h, w = embedding.shape
+        ys, xs = torch.meshgrid(torch.arange(h, device=embedding.device), torch.arange(w, device=embedding.device), indexing="ij")
+        coords = torch.stack([ys, xs]).reshape(2, -1).to(embedding) / max(h, w)
+        temperature, dist_w = self.log_temperature.exp(), F.softplus(self.distance_weight)
+        abs_, bests = [], []
+        for i in range(n):
+            idx = (hints[i, 2].reshape(-1) > 0).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                abs_.append(embedding.new_zeros(2, h * w))
+                bests.append(embedding.new_zeros(1, h * w))
+                continue
+            emb = embedding[i].reshape(e, -1)
+            logit = emb[:, idx].T @ emb / temperature - dist_w * torch.cdist(coords[:, idx].T, coords.T)  # (K, h*w)
+            abs_.append(hints[i, :2].reshape(2, -1)[:, idx] @ torch.softmax(logit, dim=0))
+            bests.append(logit.max(dim=0, keepdim=True).values * temperature)  # back to similarity units
+        return torch.stack(abs_).reshape(n, 2, h, w), torch.stack(bests).reshape(n, 1, h, w)
 
     def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE], dim=1)))
+        embedding = F.normalize(self.embed(torch.cat([features, luma], dim=1)), dim=1)
+        spread, best = self.propagate(embedding, hints)
+        z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE, spread, best], dim=1)))
         confidence = torch.sigmoid(z[:, 2:])
-        return ab * (1 - confidence) + torch.tanh(z[:, :2]) * AB_RANGE * confidence
+        colour = (spread + 0.5 * torch.tanh(z[:, :2])) * AB_RANGE
+        return ab * (1 - confidence) + colour * confidence
 
 
 class Generator(nn.Module):

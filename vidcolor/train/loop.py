@@ -96,8 +96,10 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
                 snapshot = recipe.run_dir / "snapshots" / f"step_{run.step:06d}.safetensors"
                 save_generator(snapshot, run.gen, {"steps": run.step, "recipe": recipe.to_dict(), "data_fingerprint": data_id}, dtype=torch.float16)
             if run.step % recipe.train.sample_every == 0 or run.step == recipe.train.steps:
-                suffix = f"_{name}" if len(recipe.styles) > 1 else ""
-                write_samples(run, *views[name], recipe.run_dir / "samples" / f"step_{run.step:06d}{suffix}.png")
+                for shown, view in views.items():  # every style (several styles: one grid each)
+                    suffix = f"_{shown}" if len(recipe.styles) > 1 else ""
+                    run.style = run.gen.style_index(shown)
+                    write_samples(run, *view, recipe.run_dir / "samples" / f"step_{run.step:06d}{suffix}.png")
     log.close()
     if colorize:
         run.gen.config = replace(run.gen.config, chroma_gain=recipe.train.chroma_gain)  # trained at 1, shipped with the gain
