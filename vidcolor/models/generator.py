@@ -252,10 +252,12 @@ class Generator(nn.Module):
             return self.encoder.features(torch.cat([luma, hints * 0.5 + 0.5], dim=1))
         return self.encoder.features(luma)
 
-    def decode(self, luma: torch.Tensor, style: int, hints: torch.Tensor | None = None, full_res: bool | None = None) -> torch.Tensor:
+    def decode(self, luma: torch.Tensor, style: "int | torch.Tensor", hints: torch.Tensor | None = None, full_res: bool | None = None,
+               features: list[torch.Tensor] | None = None) -> torch.Tensor:
         """(N, 1, H, W) -> decoder features: (N, d1, H, W), or the stride-4 ones (N, d4, H/4, W/4)
-        when ``full_res`` is False (default: whether this generator has full-resolution stages)."""
-        f2, f4, f8, f16, f32 = self.encode(luma, hints)
+        when ``full_res`` is False (default: whether this generator has full-resolution stages).
+        ``features``: the encoder maps of ``encode`` if already computed (two styles, one encoder pass)."""
+        f2, f4, f8, f16, f32 = self.encode(luma, hints) if features is None else features
         x = self.bottleneck(f32)
         x = self.up16(x, f16, style)
         x = self.up8(x, f8, style)
@@ -299,14 +301,17 @@ class Generator(nn.Module):
             raise StyleError("a blend mixes colorizing and stylizing styles", "blend stylizing styles with each other")
         return weights
 
-    def forward(self, luma: torch.Tensor, style: "int | torch.Tensor" = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """``style``: an index, or blend weights (num_styles,) that mix the per-style norm parameters."""
+    def forward(self, luma: torch.Tensor, style: "int | torch.Tensor" = 0, hints: torch.Tensor | None = None,
+                features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``style``: an index, or blend weights (num_styles,) that mix the per-style norm parameters.
+        ``features``: encoder maps already computed by ``encode(luma, hints)`` (shared by two styles)."""
         mode = self.style_mode(style)
         if mode == "colorize" and self.config.ab_head == "bins":
+            decoded = self.decode(luma, style, hints, full_res=False, features=features)
             if self.config.hint_branch and hints is not None:
-                return self.ab_with_hints(self.decode(luma, style, hints, full_res=False), luma, hints)
-            return self.logits_to_ab(self.ab_logits(luma, style, hints), luma.shape[-2:])
-        features = self.decode(luma, style, hints)
+                return self.ab_with_hints(decoded, luma, hints)
+            return self.logits_to_ab(self.head_bins(decoded), luma.shape[-2:])
+        features = self.decode(luma, style, hints, features=features)
         if mode == "colorize":
             return torch.tanh(self.head_ab(features)) * (AB_RANGE * self.config.chroma_gain)
         return torch.sigmoid(self.head_rgb(features))
@@ -353,14 +358,18 @@ class StyleGenerator(nn.Module):
     def __init__(self, generator: Generator, style: "int | torch.Tensor", name: str | None = None) -> None:
         super().__init__()
         self.generator = generator
-        self.style = style  # an index, or blend weights (num_styles,): constants in an exported graph
+        # an index, or blend weights (num_styles,): a buffer, so constants of an exported graph that move
+        # to the GPU with the module (a CUDA graph capture may not copy from host memory)
+        self.style = None if isinstance(style, torch.Tensor) else style
+        if self.style is None:
+            self.register_buffer("style_weights", style.float().clone())
         self.style_name = name or generator.style_names[int(style)]
         self.mode = generator.style_mode(style)
         self.out_channels = 2 if self.mode == "colorize" else 3
         self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        return self.generator(luma, self.style)
+        return self.generator(luma, self.style_weights if self.style is None else self.style)
 
 
 def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:

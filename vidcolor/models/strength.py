@@ -1,7 +1,7 @@
 """The module a run exports for a style, a blend, or either at a --strength below 1.
 
     style_module(generator, {"ukiyoe": 1.0})                  -> generator.for_style("ukiyoe")
-    style_module(generator, {"ukiyoe": 0.6, "starry": 0.4})   -> BlendGenerator: the weights mix the norm rows
+    style_module(generator, {"ukiyoe": 0.6, "starry": 0.4})   -> generator.for_blend(...): the weights mix the norm rows
     style_module(generator, {"ukiyoe": 1.0}, strength=0.5)    -> StrengthGenerator
 
 ``StrengthGenerator`` runs the style and the generator's own natural colourization from ONE
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vidcolor.color import luma_ab_to_rgb
-from vidcolor.models.generator import AB_RANGE, Generator
+from vidcolor.models.generator import Generator
 
 
 def style_module(generator: Generator, blend: dict[str, float], strength: float = 1.0) -> nn.Module:
@@ -24,9 +24,7 @@ def style_module(generator: Generator, blend: dict[str, float], strength: float 
     ``strength`` < 1 always RGB (``StrengthGenerator``). ``blend``: {style: weight}, weights summing to 1."""
     if strength < 1.0:
         return StrengthGenerator(generator, generator.blend_weights(blend), natural_slot(generator), strength)
-    if len(blend) == 1:
-        return generator.for_style(next(iter(blend)))
-    return BlendGenerator(generator, generator.blend_weights(blend))
+    return generator.for_blend(blend)
 
 
 def natural_slot(generator: Generator) -> int:
@@ -44,22 +42,6 @@ def one_hot(slot: int, count: int) -> torch.Tensor:
     weights = torch.zeros(count)
     weights[slot] = 1.0
     return weights
-
-
-class BlendGenerator(nn.Module):
-    """(N, 1, H, W) luma [0,1] -> (N, C, H, W): the generator at blend weights (num_styles,) summing
-    to 1 over styles of one mode (Dumoulin et al. 2017); C = 2 (Lab a/b) or 3 (RGB)."""
-
-    def __init__(self, generator: Generator, style_weights: torch.Tensor) -> None:
-        super().__init__()
-        self.generator = generator
-        self.register_buffer("style_weights", style_weights.float().clone())
-        self.mode = generator.style_mode(style_weights)
-        self.out_channels = 2 if self.mode == "colorize" else 3
-        self.train(generator.training)
-
-    def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        return self.generator(luma, self.style_weights)
 
 
 class StrengthGenerator(nn.Module):
@@ -82,31 +64,7 @@ class StrengthGenerator(nn.Module):
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
         gen = self.generator
-        features = gen.encode(luma, None)
-        styled = torch.sigmoid(gen.head_rgb(decode_features(gen, features, luma, self.style_weights, full_res=True)))
-        natural = luma_ab_to_rgb(luma, natural_ab(gen, features, luma, self.natural_weights))
+        features = gen.encode(luma, None)  # one encoder pass for both
+        styled = gen(luma, self.style_weights, features=features)
+        natural = luma_ab_to_rgb(luma, gen(luma, self.natural_weights, features=features))
         return natural + self.strength * (styled - natural)
-
-
-def natural_ab(gen: Generator, features: list[torch.Tensor], luma: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    """The colorize head on encoder features: (N, 2, H, W) Lab a/b, as ``Generator.forward`` gives
-    for a colourizing style without hints (bins head: annealed mean at 1/4 res, upsampled)."""
-    if gen.config.ab_head == "bins":
-        logits = gen.head_bins(decode_features(gen, features, luma, style, full_res=False))
-        return gen.logits_to_ab(logits, luma.shape[-2:])
-    return torch.tanh(gen.head_ab(decode_features(gen, features, luma, style, full_res=True))) * (AB_RANGE * gen.config.chroma_gain)
-
-
-def decode_features(gen: Generator, features: list[torch.Tensor], luma: torch.Tensor, style: torch.Tensor, full_res: bool) -> torch.Tensor:
-    """``Generator.decode`` from encoder maps already computed (strides 2..32), so that two styles
-    share one encoder pass: (N, d1, H, W), or the stride-4 features (N, d4, H/4, W/4) when not
-    ``full_res``. tests/test_blends_run.py checks it against ``Generator.forward``."""
-    f2, f4, f8, f16, f32 = features
-    x = gen.bottleneck(f32)
-    x = gen.up16(x, f16, style)
-    x = gen.up8(x, f8, style)
-    x = gen.up4(x, f4, style)
-    if not full_res:
-        return x
-    x = gen.up2(x, f2, style)
-    return gen.up1(x, luma, style)
