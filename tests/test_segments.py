@@ -450,3 +450,34 @@ def test_segments_as_tasks_on_a_local_ray_cluster(tmp_path, tiny_weights):
     assert summary.segments == 4
     assert_same_video(alone, on_ray)
     assert packets_of(on_ray) == packets_of(src)
+
+
+def test_ctrl_c_says_which_segments_are_kept_and_the_rerun_continues_from_them(tmp_path, monkeypatch):
+    import vidcolor.segments as segments
+    from vidcolor.cli import errors_handled
+    from vidcolor.errors import Interrupted
+
+    src = shots_clip(tmp_path / "film.mp4", [10, 10, 10, 10])
+    out = tmp_path / "out.mp4"
+    real, calls = segments.encode_segment, []
+
+    def interrupted_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(segments, "encode_segment", interrupted_at_the_third)
+    with pytest.raises(Interrupted) as caught:
+        run_video(seg_options(src, out, target=8), backend=tiny_backend("natural"))
+    assert not out.exists() and "was not written; 2 of 4 segments are finished and kept in" in caught.value.message
+    assert str(work_folders(out)[0]) in caught.value.message and "run the same command again" in caught.value.message
+    import typer
+
+    with pytest.raises(typer.Exit) as code:  # the CLI's handler: the message, exit code 130
+        with errors_handled(debug=False):
+            raise caught.value
+    assert code.value.exit_code == 130
+    monkeypatch.setattr(segments, "encode_segment", real)
+    summary = run_video(seg_options(src, out, target=8), backend=tiny_backend("natural"))
+    assert summary.kept_segments == 2 and out.exists()

@@ -54,8 +54,8 @@ def errors_handled(debug: bool) -> Iterator[None]:
         if e.hint:
             err.print(f"[dim]hint:[/] {escape(e.hint)}", soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]: nothing was written")
+    except KeyboardInterrupt as e:  # a segmented film says which finished segments it keeps (errors.Interrupted)
+        err.print(f"[yellow]interrupted[/]: {escape(getattr(e, 'message', 'nothing was written'))}", soft_wrap=True)
         raise typer.Exit(130) from None
     except Exception as e:
         if debug:

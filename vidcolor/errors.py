@@ -46,3 +46,11 @@ class CodecError(VidcolorError):
 
 class ClusterError(VidcolorError):
     """Ray is not installed, the cluster cannot be reached, or a node cannot see the input."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that keeps finished work (a segmented film): ``message`` says what is kept."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
-from vidcolor.errors import InputError, OutputError, VidcolorError
+from vidcolor.errors import InputError, Interrupted, OutputError, VidcolorError
 from vidcolor.options import RunOptions, SegmentOptions, TemporalOptions
 from vidcolor.blend import resolve_style
 from vidcolor.styles import StyleSpec
@@ -234,8 +234,13 @@ def run_segments(options: RunOptions, style: StyleSpec, info: VideoInfo, fmt: Pl
         for note in work.notes:
             say(note, options.quiet)
         suffix = segment_suffix(options.encode.codec)
-        with progress_bar(plan[-1].end, options.quiet, done=kept) as advance:
-            results = _run(options, style, info, fmt, todo, work, suffix, backend, stabilizer, advance)
+        try:
+            with progress_bar(plan[-1].end, options.quiet, done=kept) as advance:
+                results = _run(options, style, info, fmt, todo, work, suffix, backend, stabilizer, advance)
+        except KeyboardInterrupt:
+            done = sum(1 for s in plan if s.index in work.finished)
+            raise Interrupted(f"{options.output} was not written; {done} of {len(plan)} segments are finished and kept in "
+                              f"{work.path}: run the same command again to continue from them") from None
         parts = [work.path / work.finished[s.index]["file"] for s in plan]
         try:
             warnings = join_segments(options.output, info, parts)
