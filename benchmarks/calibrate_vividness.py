@@ -1,4 +1,6 @@
 """Pick the natural bins head's decoding (vividness, temperature) and snapshot on the calibration split.
+A regression-head checkpoint (v1's head; the ablation in docs/MODEL.md) gets its chroma gain picked
+by the same rule instead (the table's T column is then empty).
 
     python benchmarks/calibrate_vividness.py --weights runs/natural_bins/snapshots/*.safetensors [--per-set 60]
                                              [--write vidcolor/weights/natural.safetensors]
@@ -75,6 +77,32 @@ def sweep(gen, photos: dict[str, list[np.ndarray]]) -> dict[tuple[float, float],
     return out
 
 
+GAINS = tuple(round(0.75 + 0.125 * i, 3) for i in range(11))  # regression head: 0.75 .. 2.0
+
+
+@torch.no_grad()
+def sweep_gain(gen, photos: dict[str, list[np.ndarray]]) -> dict[tuple[float, float], dict[str, tuple[float, float, float]]]:
+    """Regression head: {(gain, 0): {set: (PSNR - grey, colourfulness, true colourfulness)}}, the predicted a/b times the gain."""
+    from dataclasses import replace
+
+    gen.config = replace(gen.config, chroma_gain=1.0)
+    out: dict = {(k, 0.0): {} for k in GAINS}
+    for name, images in photos.items():
+        rows = {k: [] for k in GAINS}
+        for rgb in images:
+            luma = rgb_to_luma(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255)
+            small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:]), mode="area")
+            ab = torch.nn.functional.interpolate(gen(small), size=luma.shape[-2:], mode="bilinear", align_corners=False)
+            truth = rgb / 255.0
+            grey = psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth)
+            for k in GAINS:
+                pred = to_unit(luma_ab_to_rgb(luma, ab * k))
+                rows[k].append((psnr(pred, truth) - grey, colorfulness(pred), colorfulness(truth)))
+        for k in GAINS:
+            out[(k, 0.0)][name] = tuple(float(v) for v in np.mean(rows[k], axis=0))
+    return out
+
+
 def pick(table) -> tuple[tuple[float, float], bool]:
     """The rule of the module docstring: (setting, feasible)."""
     feasible = [g for g, sets in table.items() if all(v[0] >= MARGIN_DB for v in sets.values())]
@@ -121,15 +149,18 @@ def main() -> None:
     best = []
     for w in args.weights:
         gen = load_generator(w, "natural")
-        if not gen.bin_log_weight.any():
-            gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
-        table = sweep(gen, photos)
-        print(f"\n{w}\n| vividness | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
+        if gen.config.ab_head == "regress":
+            table = sweep_gain(gen, photos)
+        else:
+            if not gen.bin_log_weight.any():
+                gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
+            table = sweep(gen, photos)
+        print(f"\n{w}\n| {'gain' if gen.config.ab_head == 'regress' else 'vividness'} | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
         print("|---:|---:|" + "---:|---:|" * len(photos))
         for g, sets in table.items():
             print(f"| {g[0]:.2f} | {g[1]:.2f} | " + " | ".join(f"{v[0]:+.2f} | {v[1]:.1f} / {v[2]:.1f}" for v in sets.values()) + " |")
         g, ok = pick(table)
-        print(f"pick: vividness {g[0]:.3f}, temperature {g[1]} ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
+        print(f"pick: {'gain' if gen.config.ab_head == 'regress' else 'vividness'} {g[0]:.3f}, temperature {g[1]} ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
         best.append((ok, np.mean([abs(v[1] - v[2]) for v in table[g].values()]) if ok else -min(v[0] for v in table[g].values()), w, g, table[g]))
     ok, _, w, g, scores = sorted(best, key=lambda b: (not b[0], b[1]))[0]
     print(f"\nbest checkpoint: {w} with vividness {g[0]:.3f}, temperature {g[1]}")
@@ -144,10 +175,15 @@ def write_pick(path: Path, pick: tuple[float, float], scores: dict, args) -> Non
     from vidcolor.models.checkpoint import save_generator
 
     gen = load_generator(path, "natural")
-    if not gen.bin_log_weight.any():
-        gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
-    gen.set_vividness(pick[0])
-    gen.temperature.fill_(pick[1])
+    if gen.config.ab_head == "regress":
+        from dataclasses import replace
+
+        gen.config = replace(gen.config, chroma_gain=pick[0])
+    else:
+        if not gen.bin_log_weight.any():
+            gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
+        gen.set_vividness(pick[0])
+        gen.temperature.fill_(pick[1])
     meta = {k: v for k, v in gen.metadata.items() if k not in ("format", "config", "sha256")}
     meta["calibration"] = {"vividness": pick[0], "temperature": pick[1], "per_set": args.per_set, "source": path.name,
                            "scores": {k: {"psnr_minus_grey": v[0], "colorfulness": v[1], "colorfulness_true": v[2]} for k, v in scores.items()}}
