@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from vidcolor.color import rgb_to_luma
+from vidcolor.metrics import rgb_luma
 from vidcolor.models.checkpoint import load_generator
 from vidcolor.styles import STYLES
 from vidcolor.train import losses
@@ -76,6 +77,11 @@ def ours_image(gen, blend, rgb: np.ndarray) -> np.ndarray:
     style = gen.blend_weights(blend) if isinstance(blend, dict) else gen.style_index(blend)
     out = gen(luma, style)
     return (out[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def rgb_to_luma_u8(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W) uint8 BT.709 luma (vidcolor.metrics.rgb_luma, rounded)."""
+    return np.clip(rgb_luma(rgb) + 0.5, 0, 255).astype(np.uint8)
 
 
 def held_out_photos(count: int) -> list[np.ndarray]:
@@ -126,10 +132,6 @@ def gram_main(args) -> dict:
         results[name] = row
         print(f"| {name} | {STYLES[name].teacher} | {label} | {row['ours']:.2f} | {row['teacher']:.2f} | {row['grey']:.2f} | {row['ours'] / row['teacher']:.2f} |", flush=True)
     return results
-
-
-def rgb_to_luma_u8(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2] + 0.5, 0, 255).astype(np.uint8)
 
 
 def peer_video(src: Path, dst: Path, source) -> tuple[int, float]:

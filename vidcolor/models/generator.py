@@ -302,10 +302,12 @@ class Generator(nn.Module):
         return weights
 
     def forward(self, luma: torch.Tensor, style: "int | torch.Tensor" = 0, hints: torch.Tensor | None = None,
-                features: list[torch.Tensor] | None = None) -> torch.Tensor:
+                features: list[torch.Tensor] | None = None, mode: str | None = None) -> torch.Tensor:
         """``style``: an index, or blend weights (num_styles,) that mix the per-style norm parameters.
-        ``features``: encoder maps already computed by ``encode(luma, hints)`` (shared by two styles)."""
-        mode = self.style_mode(style)
+        ``features``: encoder maps already computed by ``encode(luma, hints)`` (shared by two styles).
+        ``mode``: the style's mode when the caller knows it; otherwise read from the blend weights,
+        which on a GPU syncs with the host (and fails inside a CUDA graph capture)."""
+        mode = mode or self.style_mode(style)
         if mode == "colorize" and self.config.ab_head == "bins":
             decoded = self.decode(luma, style, hints, full_res=False, features=features)
             if self.config.hint_branch and hints is not None:
@@ -369,7 +371,7 @@ class StyleGenerator(nn.Module):
         self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        return self.generator(luma, self.style_weights if self.style is None else self.style)
+        return self.generator(luma, self.style_weights if self.style is None else self.style, mode=self.mode)
 
 
 def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:

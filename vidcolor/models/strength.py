@@ -37,13 +37,6 @@ def natural_slot(generator: Generator) -> int:
     return generator.style_modes.index("colorize")
 
 
-def one_hot(slot: int, count: int) -> torch.Tensor:
-    """(count,) conditioning weights selecting one slot."""
-    weights = torch.zeros(count)
-    weights[slot] = 1.0
-    return weights
-
-
 class StrengthGenerator(nn.Module):
     """(N, 1, H, W) luma [0,1] -> (N, 3, H, W) sRGB [0,1]: (1 - s) * natural + s * styled.
 
@@ -57,7 +50,7 @@ class StrengthGenerator(nn.Module):
             raise ValueError(f"strength must be in [0, 1], got {strength}")
         self.generator = generator
         self.register_buffer("style_weights", style_weights.float().clone())
-        self.register_buffer("natural_weights", one_hot(natural, len(generator.style_names)))
+        self.register_buffer("natural_weights", generator.blend_weights({generator.style_names[natural]: 1.0}))
         self.register_buffer("strength", torch.tensor(float(strength)))
         self.mode, self.out_channels = "stylize", 3
         self.train(generator.training)
@@ -65,6 +58,6 @@ class StrengthGenerator(nn.Module):
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
         gen = self.generator
         features = gen.encode(luma, None)  # one encoder pass for both
-        styled = gen(luma, self.style_weights, features=features)
-        natural = luma_ab_to_rgb(luma, gen(luma, self.natural_weights, features=features))
+        styled = gen(luma, self.style_weights, features=features, mode="stylize")
+        natural = luma_ab_to_rgb(luma, gen(luma, self.natural_weights, features=features, mode="colorize"))
         return natural + self.strength * (styled - natural)
