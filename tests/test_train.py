@@ -393,3 +393,26 @@ def test_hint_stem_rate_is_its_own_group_and_the_luma_filters_stay(tmp_path):
     assert before.shape == after.shape
     with pytest.raises(RecipeError, match="hint_stem_lr"):
         load_recipe(_recipe(tmp_path / "c", hint_stem_lr=1e-3))
+
+
+def test_repeat_draws_a_folder_more_often_without_copying_and_its_errors(tmp_path):
+    from vidcolor.train.data import list_images, split
+    from vidcolor.train.loop import prepare_data
+
+    path = _recipe(tmp_path)
+    other = _photos(tmp_path / "other", n=5)
+    text = path.read_text().replace(f'photos = ["{tmp_path / "photos"}"]', f'photos = ["{tmp_path / "photos"}", "{other}"]')
+    path.write_text(text)
+    plain = prepare_data(load_recipe(path))[0]["natural"][0]
+    path.write_text(text.replace("load_size = 64", "load_size = 64\nrepeat = { other = 3 }"))
+    recipe = load_recipe(path)
+    train = prepare_data(recipe)[0]["natural"][0]
+    n_other = len([f for f in split(list_images([other]), recipe.data.val_fraction)[0]])
+    assert n_other > 0 and len(train) == len(plain) + 2 * n_other
+    # the repeats are the same arrays, not copies, and the rest of the set is unchanged
+    ids = [id(x) for x in train.inputs]
+    assert len(set(ids)) == len(plain) and sum(ids.count(i) == 3 for i in set(ids)) == n_other
+    for bad, message in (("{ nowhere = 2 }", "not one of the photo folders"), ("{ other = 0 }", "at least 1"), ("{ other = 1.5 }", "whole number")):
+        path.write_text(text.replace("load_size = 64", f"load_size = 64\nrepeat = {bad}"))
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(path)

@@ -73,6 +73,19 @@ def drop_greyscale(inputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple
     return [inputs[i] for i in keep], [targets[i] for i in keep], len(inputs) - len(keep)
 
 
+def repeat_counts(files: list[Path], repeat: dict[str, int]) -> list[int]:
+    """How many times each training file is drawn: ``repeat[folder name]`` (1 for folders not named).
+
+    Oversampling a folder shifts the batches towards it without loading its photos twice.
+    """
+    return [repeat.get(f.parent.name, 1) for f in files]
+
+
+def expand(items: list, counts: list[int]) -> list:
+    """[a, b], [2, 1] -> [a, a, b] (references, not copies)."""
+    return [x for x, n in zip(items, counts, strict=True) for _ in range(n)]
+
+
 def fingerprint(files: list[Path]) -> str:
     """A short hash of the file names and sizes used for training (recorded in the checkpoint)."""
     h = hashlib.sha256()

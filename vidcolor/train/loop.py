@@ -28,7 +28,7 @@ from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
 from vidcolor.train.hints import random_hints
-from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, split
+from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split
 from vidcolor.train.recipe import Recipe, load_recipe
 
 STATE_FILE = "state.safetensors"
@@ -134,7 +134,9 @@ def prepare_data(recipe: Recipe) -> tuple[dict[str, tuple[PairSet, PairSet]], st
             load = lambda fs: teacher_targets(fs, source, size, recipe.run_dir / "teacher")  # noqa: E731
         else:
             load = lambda fs: (lambda imgs: (imgs, imgs))([read_rgb(f, size) for f in fs])  # noqa: E731
-        train_in, train_out, _ = drop_greyscale(*load(train_files))
+        counts = repeat_counts(train_files, recipe.data.repeat)
+        train_in, train_out = (expand(x, counts) for x in load(train_files))
+        train_in, train_out, _ = drop_greyscale(train_in, train_out)
         val_in, val_out, _ = drop_greyscale(*load(val_files)) if val_files else ([], [], 0)
         if not train_in:
             raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")

@@ -6,7 +6,7 @@ raised before any training starts.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from vidcolor.errors import RecipeError
@@ -22,6 +22,7 @@ class DataSpec:
     video_frames: tuple[Path, ...] = ()  # folders of consecutive frames (one shot each) or of .mp4 clips (temporal loss on real motion)
     video_val_fraction: float = 0.2  # share of .mp4 clips held out of training (stable split by file name)
     degrade: float = 0.0  # share of grey inputs given random old-film degradations (grain, scratches, ...); targets stay clean
+    repeat: dict[str, int] = field(default_factory=dict)  # {photo folder name: n}: its training photos are drawn n times as often
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,12 @@ def validate(r: Recipe) -> None:
     for style in r.styles:
         if STYLES[style].mode == "stylize":
             style_source(STYLES[style].teacher, r.data.style_dir)  # RecipeError if the painting is missing
+    folders = {p.name for p in r.data.photos}
+    for name, n in r.data.repeat.items():
+        if name not in folders:
+            raise RecipeError(f"[data] repeat names {name!r}, which is not one of the photo folders", f"use a folder name from data.photos: {', '.join(sorted(folders))}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise RecipeError(f"[data] repeat.{name} must be a whole number of at least 1, got {n!r}")
     if r.loss.temporal_video > 0 and not r.data.video_frames:
         raise RecipeError("loss.temporal_video needs data.video_frames (folders of consecutive frames)")
     if r.init is not None and not r.init.is_file():
