@@ -109,11 +109,16 @@ def run(
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the segment files of a long film after success.")] = False,
     vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
     no_black_borders: Annotated[bool, typer.Option("--no-black-borders", help="Let the style paint letterbox/pillarbox bars too.")] = False,
+    hint: Annotated[Optional[list[str]], typer.Option(
+        "--hint", metavar="X,Y,COLOR", show_default=False,
+        help="natural: the colour at pixel X,Y (from the top-left) is COLOR (#rrggbb, #rgb or a CSS name); repeatable. "
+             "A film gets the same points in every frame: for a fixed camera, a title card or one shot. Runs on torch.")] = None,
     styles_dir: StylesDir = None,
     debug: Debug = False,
 ) -> None:
     """Colourize (or stylize) videos and photos; sound, timing and metadata are kept."""
     from vidcolor.blend import check_strength
+    from vidcolor.hints import check_hint_support, parse_hint
     from vidcolor.jobs import expand_inputs, run_job, run_jobs
 
     with errors_handled(debug):
@@ -126,6 +131,9 @@ def run(
             raise VidcolorError(f"--vividness must be between 0 and 1, got {vividness}", "0 gives the most likely (muted) colours, 1 the boldest")
         if vividness is not None and spec.mode != "colorize":
             raise VidcolorError(f"--vividness is for colourizing styles; {style!r} paints its own palette", "leave --vividness out, or use --style natural")
+        hints = tuple(parse_hint(text) for text in hint or ())
+        if hints:  # once, not per input; the points are checked against each picture's size
+            check_hint_support(spec, weights, backend, styles_dir)
         options = RunOptions(
             input=inputs[0],
             output=output or default_output(inputs[0], style, strength, styles_dir),
@@ -148,6 +156,7 @@ def run(
             black_borders=not no_black_borders,
             strength=strength,
             styles_dir=styles_dir,
+            hints=hints,
         )
         if len(inputs) == 1 and not inputs[0].is_dir():
             print_summary(run_job(options), quiet)

@@ -15,7 +15,7 @@ import io
 import os
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -30,7 +30,8 @@ from vidcolor.borders import black_threshold, detect_border, keep_border_black
 from vidcolor.color import fit_chroma_to_gamut, model_size, normalize_luma, quantize_luma, rgb_to_luma, to_model_input, ycbcr_to_rgb
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.options import RunOptions
-from vidcolor.pipeline import check_output_path, convert_depth, merge_natural, merge_stylized, torch_threads
+from vidcolor.hints import check_hints
+from vidcolor.pipeline import _load_backend, check_output_path, convert_depth, merge_natural, merge_stylized, torch_threads
 from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
 from vidcolor.video.writer import PlaneFormat, temporary_path
@@ -110,11 +111,7 @@ def run_image(options: RunOptions, backend=None) -> ImageSummary:
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
-            from vidcolor.backends import load_backend
-
-            backend = stack.enter_context(load_backend(
-                options.backend, style.name, size[0], size[1], 1, options.device, options.weights, options.engine_dir,
-                vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir))
+            backend = stack.enter_context(_load_backend(replace(options, batch=1), style, size, (height, width)))
         start = time.perf_counter()
         luma = to_model_input(picture.luma, size, picture.bit_depth, full_range=True)
         output = backend.infer(luma[None, None])[0]
@@ -136,6 +133,7 @@ def validate_image(options: RunOptions) -> tuple[StyleSpec, Picture, ImagePlan]:
         raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
     source, target = Path(options.input), Path(options.output)
     picture = read_image(source)  # input problems first: they are the likelier mistake
+    check_hints(options.hints, style, options.weights, options.backend, *picture.size, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vidcolor.hints import Hint
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class RunOptions:
     black_borders: bool = True  # keep letterbox/pillarbox bars black in every style (decided per shot)
     strength: float = 1.0  # painting styles: 1 = the full style .. 0 = the natural colourization of the same weights
     styles_dir: Path | None = None  # where user styles are looked up (None: vidcolor.userstyles.styles_dir())
+    hints: tuple[Hint, ...] = ()  # natural: colours known at points of the picture, given to every frame (vidcolor.hints)
 
 
 @dataclass(frozen=True)

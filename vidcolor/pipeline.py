@@ -24,6 +24,7 @@ from vidcolor.backends.base import default_threads
 from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
+from vidcolor.hints import check_hints, hint_planes
 from vidcolor.options import RunOptions
 from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
@@ -81,7 +82,7 @@ def run_single(options: RunOptions, style: StyleSpec, info: VideoInfo, fmt: Plan
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
-            backend = stack.enter_context(_load_backend(options, style, size))
+            backend = stack.enter_context(_load_backend(options, style, size, (info.height, info.width)))
         if stabilizer is None:
             stabilizer = make_stabilizer(options)
         start = time.perf_counter()
@@ -157,6 +158,7 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
         raise VidcolorError(f"--batch must be at least 1, got {options.batch}")
     source, target = Path(options.input), Path(options.output)
     info = probe(source)  # input problems first: they are the likelier mistake
+    check_hints(options.hints, style, options.weights, options.backend, info.width, info.height, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)
@@ -264,12 +266,15 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 @contextmanager
-def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int]) -> Iterator:
+def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], picture: tuple[int, int]) -> Iterator:
+    """The backend the options ask for at model ``size`` (h, w), with the options' hints placed on
+    a ``picture`` of (H, W) px; closed on leaving."""
     from vidcolor.backends import load_backend
 
     backend = load_backend(
         options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
         vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir,
+        hints=hint_planes(options.hints, picture, size) if options.hints else None,
     )
     try:
         yield backend

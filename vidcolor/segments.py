@@ -197,10 +197,10 @@ def segment_job(options: RunOptions, info: VideoInfo, fmt: PlaneFormat, segment:
     size = model_size(info.height, info.width, options.model_height)
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    key = (options.backend, options.style, options.device, options.weights, options.engine_dir, options.batch, size)
+    key = (options.backend, options.style, options.device, options.weights, options.engine_dir, options.batch, size, options.hints)
     if key not in _WORKER_BACKEND:
         _WORKER_BACKEND.clear()
-        loaded = _load_backend(options, style, size)  # kept with the backend: dropping it would close the backend
+        loaded = _load_backend(options, style, size, (info.height, info.width))  # kept with the backend: dropping it would close the backend
         _WORKER_BACKEND[key] = (loaded, loaded.__enter__())
     options = dataclasses.replace(options, encode=dataclasses.replace(options.encode, threads=options.encode.threads or threads))
     return encode_segment(options, style, info, fmt, segment, target, _WORKER_BACKEND[key][1], make_stabilizer(options))
@@ -293,7 +293,7 @@ def _run_here(options, style, info, fmt, todo, work, suffix, backend, stabilizer
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
-            backend = stack.enter_context(_load_backend(options, style, _model_size(options, info)))
+            backend = stack.enter_context(_load_backend(options, style, _model_size(options, info), (info.height, info.width)))
         for segment in todo:
             target = work.segment_path(segment.index, suffix)
             result = encode_segment(options, style, info, fmt, segment, target, backend, stabilizer or make_stabilizer(options), advance)

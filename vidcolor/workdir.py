@@ -54,6 +54,8 @@ def identity(options: RunOptions, info: VideoInfo) -> dict[str, Any]:
             "vividness": getattr(options, "vividness", None),
             "strength": getattr(options, "strength", 1.0),
             "video_stream": info.stream_index,
+            # only when given: the folders of runs without hints keep the key they had before hints existed
+            **({"hints": [str(h) for h in options.hints]} if getattr(options, "hints", ()) else {}),
         },
     }
 

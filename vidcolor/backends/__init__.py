@@ -3,7 +3,8 @@
     with load_backend("auto", "natural", 256, 448, batch=4) as backend:
         ab = backend.infer(luma)        # (N,1,256,448) float32 [0,1] -> (N,2,256,448) Lab a/b
 
-`auto` picks tensorrt (when installed, with a GPU) > torch on CUDA > the faster CPU backend.
+`auto` picks tensorrt (when installed, with a GPU) > torch on CUDA > the faster CPU backend;
+with colour hints, torch (the exports have no hint input; vidcolor.hints).
 A blend (``ukiyoe:0.6,starry:0.4``) or a --strength below 1 is one more module to run: its blend
 weights and strength are constants of the exported graph, and its engine-cache name carries them
 (``engine_variant``).
@@ -47,15 +48,21 @@ def _why_not(importer) -> str | None:
     return None
 
 
-def resolve_backend(name: str, device: str, available: dict[str, str | None], cuda: bool) -> tuple[str, str]:
+def resolve_backend(name: str, device: str, available: dict[str, str | None], cuda: bool, hints: bool = False) -> tuple[str, str]:
     """(backend name, device) to use for --backend `name` --device `device`. Pure: `available` is
-    available_backends(), `cuda` whether torch sees a GPU. BackendError for impossible choices."""
+    available_backends(), `cuda` whether torch sees a GPU, `hints` whether the run has colour
+    hints (torch only: auto becomes torch). BackendError for impossible choices."""
     if name != "auto" and name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}", f"choose one of: auto, {', '.join(BACKENDS)}")
     if device not in DEVICES:
         raise BackendError(f"unknown device {device!r}", f"choose one of: {', '.join(DEVICES)}")
     if device == "cuda" and not cuda:
         raise BackendError("--device cuda asked for, but torch sees no CUDA GPU", "use --device cpu or auto")
+    if hints:
+        from vidcolor.hints import check_hint_backend
+
+        check_hint_backend(name)
+        name = "torch"
     if name == "auto":
         if cuda and device != "cpu":
             return ("tensorrt" if available["tensorrt"] is None else "torch"), "cuda"
@@ -75,7 +82,7 @@ def load_backend(
     name: str, style: str, height: int, width: int, batch: int, device: str = "auto",
     weights: Path | None = None, engine_dir: Path | None = None, *,
     compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
-    strength: float = 1.0, styles_dir: Path | None = None,
+    strength: float = 1.0, styles_dir: Path | None = None, hints: torch.Tensor | None = None,
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
@@ -85,13 +92,15 @@ def load_backend(
     cached in `engine_dir` (default: vidcolor.engine.resolve_engine_dir). `vividness` in [0, 1]
     replaces the weights' own prior shift (colorize styles with a bins head; None = the calibrated
     default). `strength` in [0, 1]: a stylizing style at that strength against the natural
-    colourization of the same weights (RGB out; see vidcolor.models.strength)."""
+    colourization of the same weights (RGB out; see vidcolor.models.strength). `hints` (3, height,
+    width): colour-hint planes (vidcolor.hints.hint_planes) given with every frame; natural
+    weights with a hint branch, on torch only (`auto` is then torch)."""
     from vidcolor.blend import blend_name, check_strength, parse_blend, resolve_style
 
     blend = parse_blend(style, styles_dir)
     check_strength(strength, resolve_style(style, weights, styles_dir))
     check_shape(batch, height, width)
-    backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
+    backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available(), hints=hints is not None)
     from vidcolor.models.checkpoint import load_styles
     from vidcolor.models.strength import style_module
 
@@ -99,13 +108,18 @@ def load_backend(
     if vividness is not None:
         generator.set_vividness(vividness)  # a buffer: the ONNX/engine cache key follows it
     module = style_module(generator, blend, strength)
+    if hints is not None:
+        from vidcolor.hints import HintedGenerator
+
+        module = HintedGenerator(generator, generator.style_index(blend_name(blend)), hints)  # natural alone: strength < 1 was refused
     if backend == "torch":
         from vidcolor.backends.torch_backend import TorchBackend
 
         cuda = device == "cuda"
         # --strength's colour maths (vidcolor.color) copies its constant matrices to the device on every call:
         # a CUDA graph cannot capture that, so it runs eagerly
-        graph = cuda_graph and cuda and strength >= 1.0
+        # the hint branch gathers each picture's hinted pixels (a host sync): no CUDA graph either
+        graph = cuda_graph and cuda and strength >= 1.0 and hints is None
         return TorchBackend(module, batch, height, width, device, compile=compile and cuda, cuda_graph=graph)
     from vidcolor.engine import engine_variant, resolve_engine_dir
 
