@@ -136,3 +136,51 @@ def test_style_only_needs_init_weights(tmp_path):
     path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("init =")))
     with pytest.raises(RecipeError, match="style_only trains stylizing styles onto init weights"):
         load_recipe(path)
+
+
+def test_the_null_entry_keeps_the_automatic_colour_where_a_pixel_is_unlike_every_hint():
+    from vidcolor.models.generator import HintBranch
+
+    emb = torch.zeros(1, 2, 1, 3)
+    emb[0, :, 0, 0] = torch.tensor([1.0, 0.0])  # the hinted pixel
+    emb[0, :, 0, 1] = torch.tensor([1.0, 0.0])  # a pixel like it
+    emb[0, :, 0, 2] = torch.tensor([0.0, 1.0])  # a pixel unlike it
+    hints = torch.zeros(1, 3, 1, 3)
+    hints[0, :, 0, 0] = torch.tensor([0.5, -0.5, 1.0])
+    auto = torch.full((1, 2, 1, 3), 0.1)
+    old, new = HintBranch(4), HintBranch(4, null=True)
+    with torch.no_grad():
+        for net in (old, new):
+            net.distance_weight.fill_(-20.0)  # softplus ~ 0: similarity alone
+        spread_old, _ = old.propagate(emb, hints, auto)
+        spread_new, _ = new.propagate(emb, hints, auto)
+    # without the null entry the only hint's colour goes everywhere
+    assert torch.allclose(spread_old[0, :, 0, 2], torch.tensor([0.5, -0.5]), atol=1e-4)
+    # with it: like the hint -> nearly the hint colour; unlike -> nearly the automatic colour
+    assert torch.allclose(spread_new[0, :, 0, 1], torch.tensor([0.5, -0.5]), atol=0.05)
+    assert torch.allclose(spread_new[0, :, 0, 2], torch.tensor([0.1, 0.1]), atol=0.05)
+    assert not hasattr(old, "null_similarity")
+
+
+def test_hint_null_is_saved_in_the_config_and_old_files_load_without_it(tmp_path):
+    old = load_generator(_natural(tmp_path, hint_branch=True))
+    assert not old.config.hint_null and "hint_net.null_similarity" not in old.state_dict()
+    config = replace(old.config, hint_null=True)
+    gen = build_generator(config, seed=1)
+    path = save_generator(tmp_path / "null.safetensors", gen)
+    again = load_generator(path)
+    assert again.config.hint_null and torch.equal(again.hint_net.null_similarity, gen.hint_net.null_similarity)
+    with pytest.raises(ValueError, match="hint_null needs hint_branch"):
+        replace(GeneratorConfig.tiny(("natural",)), ab_head="bins", hints=True, hint_null=True)
+    path = _recipe(tmp_path / "r", "hint_null = true", ab_head="bins", hint_fraction=1.0)
+    with pytest.raises(RecipeError, match="hint_null is an option of the hint branch"):
+        load_recipe(path)
+
+
+def test_a_hint_stage_with_the_null_entry_learns_it(tmp_path):
+    init = _natural(tmp_path)
+    settings = dict(steps=12, batch=4, ab_head="bins", hint_fraction=1.0, temperature=0.3, export_temperature=0.3, vividness=0.75, lr=3e-3)
+    path = _recipe(tmp_path / "r", "hint_branch = true\nhint_null = true\n[loss]\nrebalance = 0.7\ntemporal = 0.0", **settings)
+    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
+    out = load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
+    assert out.config.hint_null and float(out.hint_net.null_similarity.detach()) != 0.5

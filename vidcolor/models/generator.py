@@ -71,6 +71,7 @@ class GeneratorConfig:
     hints: bool = False  # the encoder takes hint a/b + mask planes beside the luma (zeros when absent)
     encoder: str = "lite0"  # EfficientNet-Lite variant: "lite0" | "lite2" (1.1x wider, 1.2x deeper)
     hint_branch: bool = False  # bins head: a branch at stride 4 that spreads given hints (run only when hints are given)
+    hint_null: bool = False  # hint branch: the affinity softmax has a "like no hint" entry that keeps the automatic colour
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -79,14 +80,14 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict:
         return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints,
-                "encoder": self.encoder, "hint_branch": self.hint_branch}
+                "encoder": self.encoder, "hint_branch": self.hint_branch, "hint_null": self.hint_null}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
         return cls(
             styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)),
             ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)), encoder=str(d.get("encoder", "lite0")),
-            hint_branch=bool(d.get("hint_branch", False)),
+            hint_branch=bool(d.get("hint_branch", False)), hint_null=bool(d.get("hint_null", False)),
         )
 
     def __post_init__(self) -> None:
@@ -96,6 +97,8 @@ class GeneratorConfig:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.hint_branch and not (self.hints and self.ab_head == "bins"):
             raise ValueError("hint_branch needs hints=True and ab_head='bins'")
+        if self.hint_null and not self.hint_branch:
+            raise ValueError("hint_null needs hint_branch=True")
 
 
 class CondInstanceNorm(nn.Module):
@@ -154,10 +157,16 @@ class HintBranch(nn.Module):
     3x3 convs (dilations 1..8) see the features, hints, automatic and propagated colours and predict
     a correction of the propagated colour and a confidence per pixel; the output is
     automatic * (1 - confidence) + corrected hint colour * confidence.
+
+    ``null``: the softmax also has a "like none of the hints" entry (a learned similarity) whose
+    colour is the automatic one, so a pixel unlike every hint keeps its own colour in step (1)
+    instead of taking the only hint's colour (with one hint, the softmax over hints alone is 1 everywhere).
     """
 
-    def __init__(self, features: int, width: int = 32, embed: int = 32) -> None:
+    def __init__(self, features: int, width: int = 32, embed: int = 32, null: bool = False) -> None:
         super().__init__()
+        if null:
+            self.null_similarity = nn.Parameter(torch.tensor(0.5))
         self.embed = nn.Sequential(nn.Conv2d(features + 1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, embed, 1))
         self.log_temperature = nn.Parameter(torch.tensor(math.log(0.1)))
         self.distance_weight = nn.Parameter(torch.tensor(1.0))  # per unit of the long side (softplus'd)
@@ -170,9 +179,10 @@ class HintBranch(nn.Module):
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
 
-    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, E, h, w) unit embeddings, (N, 3, h, w) hints -> propagated a/b (N, 2, h, w) in hint units
-        (a/b / AB_RANGE) and the best hint's affinity logit (N, 1, h, w); zeros where an image has no hint."""
+    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor, auto: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, E, h, w) unit embeddings, (N, 3, h, w) hints, automatic a/b (N, 2, h, w) in hint units ->
+        propagated a/b (N, 2, h, w) in hint units (a/b / AB_RANGE) and the best hint's affinity logit
+        (N, 1, h, w); zeros where an image has no hint."""
         n, e, h, w = embedding.shape
         ys, xs = torch.meshgrid(torch.arange(h, device=embedding.device), torch.arange(w, device=embedding.device), indexing="ij")
         coords = torch.stack([ys, xs]).reshape(2, -1).to(embedding) / max(h, w)
@@ -186,13 +196,18 @@ class HintBranch(nn.Module):
                 continue
             emb = embedding[i].reshape(e, -1)
             logit = emb[:, idx].T @ emb / temperature - dist_w * torch.cdist(coords[:, idx].T, coords.T)  # (K, h*w)
-            abs_.append(hints[i, :2].reshape(2, -1)[:, idx] @ torch.softmax(logit, dim=0))
+            colours = hints[i, :2].reshape(2, -1)[:, idx]  # (2, K)
+            if hasattr(self, "null_similarity"):  # the K+1-th entry: this pixel's automatic colour
+                weights = torch.softmax(torch.cat([logit, (self.null_similarity / temperature).expand(1, h * w)]), dim=0)
+                abs_.append(colours @ weights[:-1] + auto[i].reshape(2, -1) * weights[-1:])
+            else:
+                abs_.append(colours @ torch.softmax(logit, dim=0))
             bests.append(logit.max(dim=0, keepdim=True).values * temperature)  # back to similarity units
         return torch.stack(abs_).reshape(n, 2, h, w), torch.stack(bests).reshape(n, 1, h, w)
 
     def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         embedding = F.normalize(self.embed(torch.cat([features, luma], dim=1)), dim=1)
-        spread, best = self.propagate(embedding, hints)
+        spread, best = self.propagate(embedding, hints, ab / AB_RANGE)
         z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE, spread, best], dim=1)))
         confidence = torch.sigmoid(z[:, 2:])
         colour = (spread + 0.5 * torch.tanh(z[:, :2])) * AB_RANGE
@@ -234,7 +249,7 @@ class Generator(nn.Module):
             self.register_buffer("prior_shift", torch.tensor(0.0))
             self.head_bins = nn.Conv2d(d4, len(self.bins), 1)
         if config.hint_branch:
-            self.hint_net = HintBranch(d4)
+            self.hint_net = HintBranch(d4, null=config.hint_null)
 
     def style_index(self, name: str) -> int:
         if name not in self.style_names:

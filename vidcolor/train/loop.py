@@ -235,7 +235,7 @@ def init_generator(recipe: Recipe) -> Generator:
     if missing:
         base = add_style_slots(base, missing, seed=recipe.seed)
     target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0,
-                     hint_branch=base.config.hint_branch or t.hint_branch)
+                     hint_branch=base.config.hint_branch or t.hint_branch, hint_null=base.config.hint_null or t.hint_null)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
     if STYLES[recipe.style].mode != "colorize":

@@ -50,6 +50,7 @@ class TrainSpec:
     export_temperature: float = 0.0  # bins head: temperature written into the weights (0 = train.temperature); calibrated
     vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
     hint_branch: bool = False  # bins head: add and train only the hint branch (every photo gets hints; the rest stays frozen)
+    hint_null: bool = False  # hint branch: with a "like no hint" entry in its affinity (pixels unlike every hint keep their colour)
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
     # stages and the RGB head); everything natural colourization uses stays exactly as in init
 
@@ -242,6 +243,8 @@ def validate(r: Recipe) -> None:
             raise RecipeError(f"{name} must be in [0, 1], got {value}")
     if t.hint_branch and not (t.ab_head == "bins" and t.hint_fraction > 0 and r.init is not None):
         raise RecipeError("train.hint_branch trains a branch onto trained bins-head weights", "set init, ab_head = \"bins\" and hint_fraction > 0")
+    if t.hint_null and not t.hint_branch:
+        raise RecipeError("train.hint_null is an option of the hint branch", "set train.hint_branch = true too")
     if not 0 < t.temperature <= 1:
         raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
     if not 0 <= t.vividness <= 1:
