@@ -105,6 +105,9 @@ def score_photos(gen, files: list[Path], degraded: bool = False, hints: int = 0)
             "psnr": psnr(to_unit(pred), truth), "psnr_grey": psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth),
             "colorfulness": colorfulness(to_unit(pred)), "colorfulness_true": colorfulness(truth),
         }
+        if hints:  # how far the hints reach: share of the picture whose a/b moved > 10 units from automatic
+            auto = colourize(gen, seen)
+            values["changed_share"] = float(((rgb_to_lab(pred) - rgb_to_lab(auto))[:, 1:].norm(dim=1) > 10).float().mean())
         for k, v in values.items():
             rows.setdefault(k, []).append(float(v))
     out = {k: float(np.mean(v)) for k, v in rows.items()}
@@ -136,7 +139,7 @@ def photos_main(args) -> dict:
                 results[f"{w}|{v}|{name}"] = r
                 print(f"| {w.name if w else 'shipped'} | {shown} | {name} | {r['images']} | {r['psnr_gain']:+.2f} ({r['psnr_gain_se']:.2f}) | "
                       f"{r['psnr']:.2f} | {r['psnr_grey']:.2f} | {r['colorfulness']:.1f} | {r['colorfulness_true']:.1f} | "
-                      f"{r['colorfulness'] - r['colorfulness_true']:+.1f} |", flush=True)
+                      f"{r['colorfulness'] - r['colorfulness_true']:+.1f} |" + (f" moved > 10 a/b: {r['changed_share']:.0%} |" if "changed_share" in r else ""), flush=True)
     return results
 
 

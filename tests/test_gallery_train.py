@@ -152,14 +152,34 @@ def test_the_null_entry_keeps_the_automatic_colour_where_a_pixel_is_unlike_every
     with torch.no_grad():
         for net in (old, new):
             net.distance_weight.fill_(-20.0)  # softplus ~ 0: similarity alone
-        spread_old, _ = old.propagate(emb, hints, auto)
-        spread_new, _ = new.propagate(emb, hints, auto)
+        spread_old, _, reach_old = old.propagate(emb, hints, auto)
+        spread_new, _, reach_new = new.propagate(emb, hints, auto)
     # without the null entry the only hint's colour goes everywhere
     assert torch.allclose(spread_old[0, :, 0, 2], torch.tensor([0.5, -0.5]), atol=1e-4)
     # with it: like the hint -> nearly the hint colour; unlike -> nearly the automatic colour
     assert torch.allclose(spread_new[0, :, 0, 1], torch.tensor([0.5, -0.5]), atol=0.05)
     assert torch.allclose(spread_new[0, :, 0, 2], torch.tensor([0.1, 0.1]), atol=0.05)
+    # the reach scales the confidence: ~1 like the hint, ~0 unlike it (always 1 without the null entry)
+    assert reach_new[0, 0, 0, 1] > 0.95 and reach_new[0, 0, 0, 2] < 0.05 and torch.equal(reach_old, torch.ones_like(reach_old))
     assert not hasattr(old, "null_similarity")
+
+
+def test_with_the_null_entry_a_pixel_unlike_the_hint_keeps_its_automatic_colour():
+    from vidcolor.models.generator import HintBranch
+
+    net = HintBranch(4, null=True)
+    with torch.no_grad():
+        net.null_similarity.fill_(0.9)
+        net.out.bias.fill_(5.0)  # the confidence head says "sure" everywhere
+    features = torch.full((1, 4, 8, 8), 3.0)
+    features[..., :, 4:] = -3.0  # the right half looks different
+    hints = torch.zeros(1, 3, 8, 8)
+    hints[0, :, 2, 1] = torch.tensor([0.6, 0.0, 1.0])
+    auto = torch.full((1, 2, 8, 8), -5.0)
+    with torch.no_grad():
+        out = net(features, torch.full((1, 1, 8, 8), 0.5), hints, auto)
+    assert (out[0, 0, 1:7, 1:3] > 40).all()  # the hinted half (inside the convs' zero-padded rim) takes the hint (0.6 x 110 = 66)
+    assert torch.allclose(out[..., 5:], auto[..., 5:], atol=2.0)  # the other half stays automatic
 
 
 def test_hint_null_is_saved_in_the_config_and_old_files_load_without_it(tmp_path):

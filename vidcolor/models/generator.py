@@ -159,8 +159,10 @@ class HintBranch(nn.Module):
     automatic * (1 - confidence) + corrected hint colour * confidence.
 
     ``null``: the softmax also has a "like none of the hints" entry (a learned similarity) whose
-    colour is the automatic one, so a pixel unlike every hint keeps its own colour in step (1)
-    instead of taking the only hint's colour (with one hint, the softmax over hints alone is 1 everywhere).
+    colour is the automatic one, and the confidence is scaled by the hints' share of the softmax
+    (1 - the null entry's weight): a pixel unlike every hint keeps its automatic colour, so one hint
+    on a jacket colours the jacket, not the picture (with one hint, a softmax over hints alone is 1
+    everywhere and only the confidence could keep the rest).
     """
 
     def __init__(self, features: int, width: int = 32, embed: int = 32, null: bool = False) -> None:
@@ -179,20 +181,22 @@ class HintBranch(nn.Module):
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
 
-    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor, auto: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor, auto: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, E, h, w) unit embeddings, (N, 3, h, w) hints, automatic a/b (N, 2, h, w) in hint units ->
-        propagated a/b (N, 2, h, w) in hint units (a/b / AB_RANGE) and the best hint's affinity logit
-        (N, 1, h, w); zeros where an image has no hint."""
+        propagated a/b (N, 2, h, w) in hint units (a/b / AB_RANGE), the best hint's affinity logit
+        (N, 1, h, w) and the hints' reach (N, 1, h, w): their share of the softmax (1 without the null
+        entry); zeros where an image has no hint."""
         n, e, h, w = embedding.shape
         ys, xs = torch.meshgrid(torch.arange(h, device=embedding.device), torch.arange(w, device=embedding.device), indexing="ij")
         coords = torch.stack([ys, xs]).reshape(2, -1).to(embedding) / max(h, w)
         temperature, dist_w = self.log_temperature.exp(), F.softplus(self.distance_weight)
-        abs_, bests = [], []
+        abs_, bests, reaches = [], [], []
         for i in range(n):
             idx = (hints[i, 2].reshape(-1) > 0).nonzero().squeeze(1)
             if idx.numel() == 0:
                 abs_.append(embedding.new_zeros(2, h * w))
                 bests.append(embedding.new_zeros(1, h * w))
+                reaches.append(embedding.new_zeros(1, h * w))
                 continue
             emb = embedding[i].reshape(e, -1)
             logit = emb[:, idx].T @ emb / temperature - dist_w * torch.cdist(coords[:, idx].T, coords.T)  # (K, h*w)
@@ -200,16 +204,18 @@ class HintBranch(nn.Module):
             if hasattr(self, "null_similarity"):  # the K+1-th entry: this pixel's automatic colour
                 weights = torch.softmax(torch.cat([logit, (self.null_similarity / temperature).expand(1, h * w)]), dim=0)
                 abs_.append(colours @ weights[:-1] + auto[i].reshape(2, -1) * weights[-1:])
+                reaches.append(1 - weights[-1:])
             else:
                 abs_.append(colours @ torch.softmax(logit, dim=0))
+                reaches.append(torch.ones_like(logit[:1]))
             bests.append(logit.max(dim=0, keepdim=True).values * temperature)  # back to similarity units
-        return torch.stack(abs_).reshape(n, 2, h, w), torch.stack(bests).reshape(n, 1, h, w)
+        return torch.stack(abs_).reshape(n, 2, h, w), torch.stack(bests).reshape(n, 1, h, w), torch.stack(reaches).reshape(n, 1, h, w)
 
     def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         embedding = F.normalize(self.embed(torch.cat([features, luma], dim=1)), dim=1)
-        spread, best = self.propagate(embedding, hints, ab / AB_RANGE)
+        spread, best, reach = self.propagate(embedding, hints, ab / AB_RANGE)
         z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE, spread, best], dim=1)))
-        confidence = torch.sigmoid(z[:, 2:])
+        confidence = torch.sigmoid(z[:, 2:]) * reach
         colour = (spread + 0.5 * torch.tanh(z[:, :2])) * AB_RANGE
         return ab * (1 - confidence) + colour * confidence
 
