@@ -42,11 +42,12 @@ MARGIN_DB = 0.5  # the issue's bar: at least 0.5 dB closer to the truth than the
 
 
 @torch.no_grad()
-def photo_logits(gen, rgb_u8: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """(luma (1, 1, H, W), logits (1, Q, mh/4, mw/4)) of a photo's grey version at short side 256."""
+def photo_logits(gen, rgb_u8: np.ndarray, short: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(luma (1, 1, H, W), logits (1, Q, mh/4, mw/4)) of a photo's grey version (short side 256) run
+    at a model input of short side ``short``."""
     rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
     luma = rgb_to_luma(rgb)
-    small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:]), mode="area")
+    small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:], short), mode="area")
     return luma, gen.ab_logits(small)
 
 
@@ -59,14 +60,14 @@ def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarr
     return psnr(pred, truth), colorfulness(pred)
 
 
-def sweep(gen, photos: dict[str, list[np.ndarray]]) -> dict[tuple[float, float], dict[str, tuple[float, float, float]]]:
+def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tuple[float, float], dict[str, tuple[float, float, float]]]:
     """{(vividness, T): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
     grid = list(itertools.product(VIVIDNESS, TEMPERATURES))
     out: dict = {g: {} for g in grid}
     for name, images in photos.items():
         rows = {g: [] for g in grid}
         for rgb in images:
-            luma, logits = photo_logits(gen, rgb)
+            luma, logits = photo_logits(gen, rgb, short)
             truth = rgb / 255.0
             grey = psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth)
             for g in grid:
@@ -137,6 +138,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--per-set", type=int, default=60)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model-short", type=int, default=256, help="model input short side (vidcolor run's --model-height)")
     ap.add_argument("--write", type=Path, default=None, help="save the best checkpoint with the picked decoding here")
     ap.add_argument("--recipe", type=Path, default=Path(__file__).resolve().parents[1] / "train" / "natural_bins.toml",
                     help="for checkpoints without their rebalancing weights: the recipe that made them")
@@ -154,7 +156,7 @@ def main() -> None:
         else:
             if not gen.bin_log_weight.any():
                 gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
-            table = sweep(gen, photos)
+            table = sweep(gen, photos, args.model_short)
         print(f"\n{w}\n| {'gain' if gen.config.ab_head == 'regress' else 'vividness'} | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
         print("|---:|---:|" + "---:|---:|" * len(photos))
         for g, sets in table.items():
