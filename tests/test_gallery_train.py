@@ -52,12 +52,17 @@ def test_hint_branch_is_not_run_without_hints_so_automatic_colour_is_unchanged(t
     assert hinted.shape == (1, 2, 64, 96) and not torch.equal(hinted, with_branch(luma))
 
 
-def test_hint_stage_trains_only_the_branch_and_hints_then_help(tmp_path):
+def _hint_stage(tmp_path: Path, steps: int, train_extra: str = ""):
+    """A tiny stage-4 run (only the hint branch trains) on a tiny natural init: the trained generator."""
     init = _natural(tmp_path)
-    settings = dict(steps=30, batch=4, ab_head="bins", hint_fraction=1.0, temperature=0.3, export_temperature=0.3, vividness=0.75, lr=3e-3)
-    path = _recipe(tmp_path / "r", "hint_branch = true\n[loss]\nrebalance = 0.7\ntemporal = 0.0", **settings)
+    settings = dict(steps=steps, batch=4, ab_head="bins", hint_fraction=1.0, temperature=0.3, export_temperature=0.3, vividness=0.75, lr=3e-3)
+    path = _recipe(tmp_path / "r", f"hint_branch = true\n{train_extra}[loss]\nrebalance = 0.7\ntemporal = 0.0", **settings)
     path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
-    out = load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
+    return init, load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
+
+
+def test_hint_stage_trains_only_the_branch_and_hints_then_help(tmp_path):
+    init, out = _hint_stage(tmp_path, 30)
     base = load_generator(init)
     assert out.config.hint_branch
     trained = {k: v for k, v in out.state_dict().items() if not k.startswith("hint_net.")}
@@ -198,9 +203,5 @@ def test_hint_null_is_saved_in_the_config_and_old_files_load_without_it(tmp_path
 
 
 def test_a_hint_stage_with_the_null_entry_learns_it(tmp_path):
-    init = _natural(tmp_path)
-    settings = dict(steps=12, batch=4, ab_head="bins", hint_fraction=1.0, temperature=0.3, export_temperature=0.3, vividness=0.75, lr=3e-3)
-    path = _recipe(tmp_path / "r", "hint_branch = true\nhint_null = true\n[loss]\nrebalance = 0.7\ntemporal = 0.0", **settings)
-    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
-    out = load_generator(train_from_recipe(path, {}, resume=False, quiet=True))
+    _, out = _hint_stage(tmp_path, 12, "hint_null = true\n")
     assert out.config.hint_null and float(out.hint_net.null_similarity.detach()) != 0.5
