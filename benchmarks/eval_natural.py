@@ -2,6 +2,7 @@
 
     python benchmarks/eval_natural.py photos [--weights W ...] [--split report|calibration] [--vividness V ...]
                                              [--degraded] [--hints 10] [--limit N] [--json out.json]
+    python benchmarks/eval_natural.py recolour [--weights W ...] [--split report|calibration] [--json out.json]
     python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--json out.json]
     python benchmarks/eval_natural.py sheets [--weights OLD NEW] [--out docs/img]   # + colourfulness on old material
 
@@ -18,6 +19,15 @@ ours and of the truth. ``--degraded``: the grey input gets a seeded old-film deg
 (vidcolor.train.degrade) and the PSNR is taken on chroma only (luma swapped for the clean one),
 so it says how right the colour stays on film-like input. ``--hints K``: K random true-colour
 points (3x3 px squares at model resolution, seeded per photo) go to the generator's hint input.
+
+``recolour``: the user's case of a hint: a colour the photo does not have. Each photo gets one
+seeded region (an object-like patch of similar colour and brightness around a random point,
+1-60 % of the picture: vidcolor.train.hints.recoloured_hints) recoloured by one a/b shift to a
+colour at least 30 a/b units away, and 1-3 hint points of that colour inside it, nothing else.
+Scored at model resolution: "fill", the share of the region within 15 a/b units of the new
+colour (the automatic result's share in brackets); "leak", the share of the picture outside
+the region whose a/b moved more than 10 units from the automatic result; PSNR against the
+recoloured photo minus the automatic result's.
 
 ``videos``: the held-out clips (the 7 DAVIS shots no recipe trains on, and the videos_more clips
 with hash < 20 %) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
@@ -140,6 +150,46 @@ def photos_main(args) -> dict:
                 print(f"| {w.name if w else 'shipped'} | {shown} | {name} | {r['images']} | {r['psnr_gain']:+.2f} ({r['psnr_gain_se']:.2f}) | "
                       f"{r['psnr']:.2f} | {r['psnr_grey']:.2f} | {r['colorfulness']:.1f} | {r['colorfulness_true']:.1f} | "
                       f"{r['colorfulness'] - r['colorfulness_true']:+.1f} |" + (f" moved > 10 a/b: {r['changed_share']:.0%} |" if "changed_share" in r else ""), flush=True)
+    return results
+
+
+@torch.no_grad()
+def recolour_scores(gen, rgb_u8: np.ndarray, seed: int) -> dict[str, float] | None:
+    """One photo (H, W, 3) uint8, one recoloured region hinted (see the module docstring) -> fill,
+    leak and PSNR gain over automatic at model resolution; None when no region fits."""
+    from vidcolor.train.hints import recoloured_hints
+
+    rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
+    small = torch.nn.functional.interpolate(rgb, size=model_shape(*rgb.shape[-2:]), mode="area")
+    luma, ab = rgb_to_luma(small), rgb_to_lab(small)[:, 1:]
+    target, hints = recoloured_hints(ab, luma, torch.zeros(1, 3, *ab.shape[-2:]), np.random.default_rng([11, seed]), 1.0, tries=20, context=False)
+    region = (target - ab).norm(dim=1)[0] > 0
+    if not region.any():
+        return None
+    auto, hinted = (rgb_to_lab(luma_ab_to_rgb(luma, gen(luma, 0, h)))[:, 1:] for h in (None, hints))  # the a/b a saved picture has
+    truth = to_unit(luma_ab_to_rgb(luma, target))
+    return {"fill": float(((hinted - target).norm(dim=1)[0][region] < 15).float().mean()),
+            "fill_auto": float(((auto - target).norm(dim=1)[0][region] < 15).float().mean()),
+            "leak": float(((hinted - auto).norm(dim=1)[0][~region] > 10).float().mean()) if (~region).any() else 0.0,
+            "psnr_gain": psnr(to_unit(luma_ab_to_rgb(luma, hinted)), truth) - psnr(to_unit(luma_ab_to_rgb(luma, auto)), truth),
+            "area": float(region.float().mean())}
+
+
+def recolour_main(args) -> dict:
+    sets = split_photos(args.data, args.split)
+    if args.limit:
+        sets = {k: v[: args.limit] for k, v in sets.items()}
+    results = {}
+    print("| weights | set | photos | fill (automatic) | leak | PSNR gain over automatic | region area |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for w in args.weights or [None]:
+        gen = load(w, None)
+        for name, files in sets.items():
+            rows = [r for i, f in enumerate(files) if (r := recolour_scores(gen, read_rgb(f, 256), i)) is not None]
+            r = {k: float(np.mean([row[k] for row in rows])) for k in rows[0]} | {"images": len(rows)}
+            results[f"{w}|{name}"] = r
+            print(f"| {w.name if w else 'shipped'} | {name} | {r['images']} | {r['fill']:.0%} ({r['fill_auto']:.0%}) | {r['leak']:.0%} | "
+                  f"{r['psnr_gain']:+.2f} | {r['area']:.0%} |", flush=True)
     return results
 
 
@@ -289,7 +339,7 @@ def sheets_main(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["photos", "videos", "sheets"])
+    ap.add_argument("what", choices=["photos", "recolour", "videos", "sheets"])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--weights", type=Path, nargs="*", default=None)
@@ -302,7 +352,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    results = {"photos": photos_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)
+    results = {"photos": photos_main, "recolour": recolour_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))

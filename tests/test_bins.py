@@ -14,7 +14,7 @@ from vidcolor.models.generator import (
 from vidcolor.train import bins as tb
 from vidcolor.train.degrade import DEGRADATIONS, degrade, degrade_batch
 from vidcolor.models.generator import downsample_hints
-from vidcolor.train.hints import hint_points, random_hints
+from vidcolor.train.hints import hint_points, random_hints, recoloured_hints, similar_region
 
 
 def tiny(**kw) -> GeneratorConfig:
@@ -157,6 +157,48 @@ def test_random_hints_follow_the_fraction_and_are_deterministic():
     assert torch.equal(every, random_hints(ab, np.random.default_rng(0), 1.0))
     small = downsample_hints(every, (8, 8))
     assert small.shape == (16, 3, 8, 8) and (small[:, 2].flatten(1).amax(1) == 1).all()
+
+
+def _two_objects() -> tuple[torch.Tensor, torch.Tensor]:
+    """A (1, 2, 32, 32) a/b picture: a red square (rows 4-13, cols 4-13) with faint texture, a second red
+    square apart from it (rows 20-27, cols 20-27) and a blue rest; luma (1, 1, 32, 32) flat."""
+    ab = torch.zeros(1, 2, 32, 32)
+    ab[0, 0], ab[0, 1] = -10.0, -40.0
+    for ys, xs in ((slice(4, 14), slice(4, 14)), (slice(20, 28), slice(20, 28))):
+        ab[0, 0, ys, xs], ab[0, 1, ys, xs] = 50.0, 30.0
+    ab[0, 0] += torch.linspace(-2, 2, 32)  # texture a recolouring keeps
+    return ab, torch.full((1, 1, 32, 32), 0.5)
+
+
+def test_similar_region_is_the_seeds_connected_object():
+    ab, luma = _two_objects()
+    region = similar_region(luma[0, 0].numpy(), ab[0].numpy(), (8, 8))
+    expected = np.zeros((32, 32), bool)
+    expected[4:14, 4:14] = True
+    assert np.array_equal(region, expected)  # not the other red square, not the blue rest
+    darker = luma.clone()
+    darker[0, 0, 4:9] = 0.2  # same colour, other brightness: another region
+    assert similar_region(darker[0, 0].numpy(), ab[0].numpy(), (10, 8)).sum() == 5 * 10
+
+
+def test_recoloured_hints_recolour_one_region_and_hint_it():
+    ab, luma = _two_objects()
+    base = random_hints(ab, np.random.default_rng(0), 1.0)
+    for seed in range(6):
+        target, hints = recoloured_hints(ab, luma, base, np.random.default_rng(seed), 1.0, area=(0.08, 0.2), tries=60)
+        changed = (target - ab).norm(dim=1)[0] > 0
+        assert changed[4:14, 4:14].all() and changed.sum() == 100  # the first square: the second and the rest are outside area
+        shift = (target - ab)[0][:, changed]
+        assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-4)  # one shift: the texture is kept
+        assert shift[:, 0].norm() >= 30 - 1e-4 - 2  # a colour at least 30 a/b units from the region's mean
+        inside = hints[0, 2, 4:14, 4:14] > 0
+        assert inside.any()
+        error = (hints[0, :2, 4:14, 4:14][:, inside] * AB_RANGE - target[0, :, 4:14, 4:14][:, inside]).norm(dim=0)
+        assert error.min() < 3.0  # a hint of the new colour (a true-colour patch from outside may reach in too)
+    untouched, same = recoloured_hints(ab, luma, base, np.random.default_rng(0), 0.0)
+    assert torch.equal(untouched, ab) and torch.equal(same, base)
+    none_fits, same = recoloured_hints(ab, luma, base, np.random.default_rng(0), 1.0, area=(0.9, 1.0))
+    assert torch.equal(none_fits, ab) and torch.equal(same, base)
 
 
 @pytest.mark.parametrize("fn", [fn for fn, _ in DEGRADATIONS], ids=lambda f: f.__name__)

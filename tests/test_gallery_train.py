@@ -198,7 +198,18 @@ def test_hint_null_is_saved_in_the_config_and_old_files_load_without_it(tmp_path
     with pytest.raises(ValueError, match="hint_null needs hint_branch"):
         replace(GeneratorConfig.tiny(("natural",)), ab_head="bins", hints=True, hint_null=True)
     path = _recipe(tmp_path / "r", "hint_null = true", ab_head="bins", hint_fraction=1.0)
-    with pytest.raises(RecipeError, match="hint_null is an option of the hint branch"):
+    with pytest.raises(RecipeError, match="hint_null and train.hint_recolour are options of the hint branch"):
+        load_recipe(path)
+
+
+def test_a_hint_stage_with_recoloured_regions_trains(tmp_path):
+    init, out = _hint_stage(tmp_path, 12, "hint_null = true\nhint_recolour = 0.5\n")
+    assert out.config.hint_null
+    losses = [float(line.split('"hint": ')[1].split(",")[0]) for line in (tmp_path / "r" / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 12 and all(np.isfinite(losses))
+    path = _recipe(tmp_path / "bad", "hint_branch = true\nhint_recolour = 1.5", ab_head="bins", hint_fraction=1.0)
+    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
+    with pytest.raises(RecipeError, match="hint_recolour must be in"):
         load_recipe(path)
 
 

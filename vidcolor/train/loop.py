@@ -27,7 +27,7 @@ from vidcolor.models.generator import AB_RANGE, CondInstanceNorm, Generator, Gen
 from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
-from vidcolor.train.hints import random_hints
+from vidcolor.train.hints import random_hints, recoloured_hints
 from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split
 from vidcolor.train.recipe import Recipe, load_recipe
 
@@ -318,8 +318,11 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
 
 def hint_branch_step(run: Run, luma: torch.Tensor, ab_true: torch.Tensor, rng: np.random.Generator) -> dict[str, float]:
     """One update of the hint branch alone: luma (N, 1, r, r), true a/b (N, 2, r, r); every photo gets
-    random hints; Huber between the hinted a/b and the truth. The frozen rest runs without gradients."""
+    random hints (train.hint_recolour of them of a colour put into the target: ``recoloured_hints``);
+    Huber between the hinted a/b and the target. The frozen rest runs without gradients."""
     hints = random_hints(ab_true, rng, 1.0)
+    if run.recipe.train.hint_recolour:
+        ab_true, hints = recoloured_hints(ab_true, luma, hints, rng, run.recipe.train.hint_recolour)
     with torch.no_grad():
         features = run.gen.decode(luma, run.style, hints, full_res=False)
     with _autocast(run.device):

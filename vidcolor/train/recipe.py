@@ -51,6 +51,7 @@ class TrainSpec:
     vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
     hint_branch: bool = False  # bins head: add and train only the hint branch (every photo gets hints; the rest stays frozen)
     hint_null: bool = False  # hint branch: with a "like no hint" entry in its affinity (pixels unlike every hint keep their colour)
+    hint_recolour: float = 0.0  # hint branch: share of photos whose hinted region is recoloured in the target (hints.recoloured_hints)
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
     # stages and the RGB head); everything natural colourization uses stays exactly as in init
 
@@ -243,8 +244,10 @@ def validate(r: Recipe) -> None:
             raise RecipeError(f"{name} must be in [0, 1], got {value}")
     if t.hint_branch and not (t.ab_head == "bins" and t.hint_fraction > 0 and r.init is not None):
         raise RecipeError("train.hint_branch trains a branch onto trained bins-head weights", "set init, ab_head = \"bins\" and hint_fraction > 0")
-    if t.hint_null and not t.hint_branch:
-        raise RecipeError("train.hint_null is an option of the hint branch", "set train.hint_branch = true too")
+    if not 0 <= t.hint_recolour <= 1:
+        raise RecipeError(f"train.hint_recolour must be in [0, 1], got {t.hint_recolour}")
+    if (t.hint_null or t.hint_recolour) and not t.hint_branch:
+        raise RecipeError("train.hint_null and train.hint_recolour are options of the hint branch", "set train.hint_branch = true too")
     if not 0 < t.temperature <= 1:
         raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
     if not 0 <= t.vividness <= 1:
