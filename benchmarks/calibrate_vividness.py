@@ -36,7 +36,7 @@ from vidcolor.models.checkpoint import load_generator
 from vidcolor.models.generator import annealed_mean, vividness_to_prior_shift
 from vidcolor.train.data import read_rgb
 
-VIVIDNESS = tuple(i / 12 for i in range(13))  # prior shift -1 .. +0.5 in steps of 0.125
+VIVIDNESS = tuple(i / 24 for i in range(25))  # prior shift -1 .. +0.5 in steps of 0.0625
 TEMPERATURES = (0.5, 0.38, 0.3, 0.2)
 MARGIN_DB = 0.5  # the bar: at least 0.5 dB closer to the truth than the grey photo
 
