@@ -200,6 +200,9 @@ def test_hint_null_is_saved_in_the_config_and_old_files_load_without_it(tmp_path
     path = _recipe(tmp_path / "r", "hint_null = true", ab_head="bins", hint_fraction=1.0)
     with pytest.raises(RecipeError, match="hint_null and train.hint_recolour are options of the hint branch"):
         load_recipe(path)
+    path.write_text(path.read_text().replace("hint_null = true", "hint_recolour = 0.5"))
+    with pytest.raises(RecipeError, match="are options of the hint branch"):
+        load_recipe(path)
 
 
 def test_a_hint_stage_with_recoloured_regions_trains(tmp_path):

@@ -74,7 +74,7 @@ def recoloured_hints(ab: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, 
     for i in range(n):
         if rng.random() >= fraction:
             continue
-        lum, ab_i = luma[i, 0].cpu().numpy(), ab[i].cpu().numpy() * 1.0
+        lum, ab_i = luma[i, 0].cpu().numpy(), ab[i].cpu().numpy()
         for _ in range(tries):
             seed = (int(rng.integers(0, h)), int(rng.integers(0, w)))
             region = similar_region(lum, ab_i, seed)

@@ -239,13 +239,12 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"train.ab_head must be regress or bins, got {t.ab_head!r}")
     if (t.ab_head == "bins" or t.hint_fraction > 0) and STYLES[r.style].mode != "colorize":
         raise RecipeError(f"train.ab_head and train.hint_fraction are for colorize styles; {r.style!r} stylizes")
-    for name, value in (("train.hint_fraction", t.hint_fraction), ("data.degrade", r.data.degrade), ("data.video_val_fraction", r.data.video_val_fraction)):
+    for name, value in (("train.hint_fraction", t.hint_fraction), ("train.hint_recolour", t.hint_recolour), ("data.degrade", r.data.degrade),
+                        ("data.video_val_fraction", r.data.video_val_fraction)):
         if not 0 <= value <= 1:
             raise RecipeError(f"{name} must be in [0, 1], got {value}")
     if t.hint_branch and not (t.ab_head == "bins" and t.hint_fraction > 0 and r.init is not None):
         raise RecipeError("train.hint_branch trains a branch onto trained bins-head weights", "set init, ab_head = \"bins\" and hint_fraction > 0")
-    if not 0 <= t.hint_recolour <= 1:
-        raise RecipeError(f"train.hint_recolour must be in [0, 1], got {t.hint_recolour}")
     if (t.hint_null or t.hint_recolour) and not t.hint_branch:
         raise RecipeError("train.hint_null and train.hint_recolour are options of the hint branch", "set train.hint_branch = true too")
     if not 0 < t.temperature <= 1:
