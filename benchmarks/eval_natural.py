@@ -3,7 +3,7 @@
     python benchmarks/eval_natural.py photos [--weights W ...] [--split report|calibration] [--vividness V ...]
                                              [--degraded] [--hints 10] [--limit N] [--json out.json]
     python benchmarks/eval_natural.py recolour [--weights W ...] [--split report|calibration] [--json out.json]
-    python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--json out.json]
+    python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--split report|calibration] [--json out.json]
     python benchmarks/eval_natural.py sheets [--weights OLD NEW] [--out docs/img]   # + colourfulness on old material
 
 Splits (by file-name hash, as training splits them; train/natural_bins.toml trains on neither):
@@ -30,7 +30,8 @@ the region whose a/b moved more than 10 units from the automatic result; PSNR ag
 recoloured photo minus the automatic result's.
 
 ``videos``: the held-out clips (the 7 DAVIS shots no recipe trains on, and the videos_more clips
-with hash < 20 %) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
+with hash < 20 %; ``--split calibration``: the 6 non-Vimeo clips with hash in [20 %, 35 %), which
+no recipe takes colour from) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
 libx264 crf 18) and scored by `vidcolor eval` against the true colour. The grey bar is our own
 output's luma shown as grey (the same libx264 rounding of the luma); the lossless grey's PSNR is
 kept in the JSON as psnr_grey_lossless.
@@ -196,14 +197,20 @@ def recolour_main(args) -> dict:
 # ------------------------------------------------------------------------------------------ video
 
 
-def held_out_clips(data: Path) -> dict[str, list[np.ndarray] | Path]:
-    """name -> frames (DAVIS shots, RGB uint8) or a video path (videos_more), none trained on."""
+def held_out_clips(data: Path, split: str = "report") -> dict[str, list[np.ndarray] | Path]:
+    """name -> frames (DAVIS shots, RGB uint8) or a video path (videos_more), none trained on as colour.
+
+    ``report``: the 7 DAVIS shots no recipe trains on and the videos_more clips of the 20 % hold-out.
+    ``calibration``: the non-Vimeo videos_more clips with name hash in [20 %, 35 %), which the
+    temporal loss sees (luma only) but no recipe takes colour from (train/natural_video.toml)."""
     clips: dict = {}
-    for seq in sorted((data / "video_frames" / "davis").iterdir()):
-        if seq.name not in TRAINED_DAVIS:
-            clips[f"davis/{seq.name}"] = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in sorted(seq.glob("*.jpg"))]
+    if split == "report":
+        for seq in sorted((data / "video_frames" / "davis").iterdir()):
+            if seq.name not in TRAINED_DAVIS:
+                clips[f"davis/{seq.name}"] = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in sorted(seq.glob("*.jpg"))]
     for clip in sorted((data / "videos_more").glob("*.mp4")):
-        if is_validation(clip, 0.2):
+        calibration = is_validation(clip, 0.35) and not is_validation(clip, 0.2) and "vimeo90k" not in clip.name
+        if (is_validation(clip, 0.2) if split == "report" else calibration):
             clips[clip.stem] = clip
     return clips
 
@@ -258,7 +265,7 @@ def videos_main(args) -> dict:
     print("| clip | frames | PSNR - grey | colourfulness / true | colour warping error | s |")
     print("|---|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, source in list(held_out_clips(args.data).items())[: args.limit or None]:
+        for name, source in list(held_out_clips(args.data, args.split).items())[: args.limit or None]:
             t0 = time.perf_counter()
             grey, colour, out = (Path(tmp) / f"{name.replace('/', '_')}.{k}.mkv" for k in ("grey", "colour", "out"))
             write_pair(clip_frames(source), grey, colour)

@@ -416,3 +416,64 @@ def test_repeat_draws_a_folder_more_often_without_copying_and_its_errors(tmp_pat
         path.write_text(text.replace("load_size = 64", f"load_size = 64\nrepeat = {bad}"))
         with pytest.raises(RecipeError, match=message):
             load_recipe(path)
+
+
+def test_video_stills_take_every_nth_frame_of_shots_and_skip_held_out_clips(tmp_path):
+    from conftest import make_clip
+    from vidcolor.train.data import is_validation, video_stills
+
+    shot = _shot(tmp_path / "shot", frames=5)  # a folder of frames: 0, 2, 4
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    names = [f"clip{i}.mp4" for i in range(6)]
+    for name in names:
+        make_clip(clips / name, width=96, height=64, frames=4)
+    stills, sources = video_stills([shot], 0.5, 2, 64)
+    assert len(stills) == 3 and stills[0].shape == (64, 96, 3) and [p.name for p in sources] == ["00000.png", "00002.png", "00004.png"]
+    first = cv2.cvtColor(cv2.imread(str(shot / "00002.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(stills[1], first)  # the frame itself, in colour
+    kept = [n for n in names if not is_validation(Path(n), 0.5)]
+    stills, sources = video_stills([clips], 0.5, 3, 64)  # frames 0 and 3 of each clip not held out
+    assert len(stills) == 2 * len(kept) and sorted(p.name for p in sources) == sorted(kept)
+    stills, _ = video_stills([clips / names[0]], 0.5, 1, 64)  # a clip named on its own is taken as is
+    assert len(stills) == 4
+
+
+def test_video_stills_join_the_colour_photos_and_their_recipe_errors(tmp_path):
+    from vidcolor.train.loop import prepare_data
+
+    shot = _shot(tmp_path / "shot", frames=5)
+    path = _recipe(tmp_path)
+    text = path.read_text()
+    plain = len(prepare_data(load_recipe(path))[0]["natural"][0])
+    path.write_text(text.replace("load_size = 64", f'load_size = 64\nvideo_stills = ["{shot}"]\nvideo_stills_every = 2\nvideo_stills_repeat = 2'))
+    sets, data_id = prepare_data(load_recipe(path))
+    train, val = sets["natural"]
+    assert len(train) == plain + 6 and data_id != prepare_data(load_recipe(_recipe(tmp_path / "b")))[1]
+    assert np.array_equal(train.inputs[-1], train.targets[-1])  # the frame is its own target
+    train_from_recipe(path, {"steps": 2}, resume=False, quiet=True)  # and a run trains on them
+    for setting, message in (("video_stills_every = 0", "must be at least 1"), ("video_stills_repeat = 0", "must be at least 1")):
+        path.write_text(text.replace("load_size = 64", f'load_size = 64\nvideo_stills = ["{shot}"]\n{setting}'))
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(path)
+    path.write_text(text.replace("load_size = 64", f'load_size = 64\nvideo_stills = ["{tmp_path / "gone"}"]'))
+    with pytest.raises(RecipeError, match="video_stills entry not found"):
+        load_recipe(path)
+    path.write_text(text.replace("load_size = 64", f'load_size = 64\nvideo_stills = ["{shot}"]').replace('style = "natural"', 'style = "ukiyoe"'))
+    with pytest.raises(RecipeError, match="colour targets for colorize styles"):
+        load_recipe(path)
+
+
+def test_natural_video_recipe_takes_colour_from_no_held_out_or_calibration_clip():
+    import tomllib
+
+    from vidcolor.train.data import is_validation
+
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "train" / "natural_video.toml").read_text())["data"]
+    stills = [Path(p) for p in data["video_stills"]]
+    clips = [p for p in stills if p.suffix == ".mp4"]
+    assert len(clips) == 19 and all(not is_validation(p, 0.35) and "vimeo90k" not in p.name for p in clips)
+    davis = {p.name for p in stills if p.suffix != ".mp4"}
+    trained_davis = {Path(p).name for p in data["video_frames"] if "davis" in p}
+    assert davis == trained_davis and len(davis) == 7  # the other 7 DAVIS shots are report clips

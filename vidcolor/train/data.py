@@ -226,3 +226,20 @@ def load_video_pairs(folders: list[Path], short_side: int, val_fraction: float =
             trust = (occlusion_mask(fwd, bwd, threshold_px=0.7) == 0).astype(np.uint8)
             pairs.append((t, bwd.astype(np.float16), trust))
     return VideoPairs(lumas, pairs)
+
+
+def video_stills(entries: list[Path], val_fraction: float, every: int, short_side: int) -> tuple[list[np.ndarray], list[Path]]:
+    """Colour photos from video: every ``every``-th frame (from the first) of each shot of ``entries``
+    (shots as ``video_shots`` finds them: held-out clips of a folder of .mp4 are skipped), as
+    (H, W, 3) uint8 RGB with the short side ``short_side``; and the files they came from (for the
+    data fingerprint). Frames of one shot are near-duplicates, hence the stride."""
+    stills: list[np.ndarray] = []
+    sources: list[Path] = []
+    for shot in video_shots(entries, val_fraction):
+        if isinstance(shot, Path):
+            stills += read_clip(shot, short_side)[::every]
+            sources.append(shot)
+        else:
+            stills += [read_rgb(f, short_side) for f in shot[::every]]
+            sources += shot[::every]
+    return stills, sources

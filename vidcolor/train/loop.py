@@ -28,7 +28,7 @@ from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
 from vidcolor.train.hints import random_hints, recoloured_hints
-from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split
+from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split, video_stills
 from vidcolor.train.recipe import Recipe, load_recipe
 
 STATE_FILE = "state.safetensors"
@@ -125,6 +125,8 @@ def prepare_data(recipe: Recipe) -> tuple[dict[str, tuple[PairSet, PairSet]], st
     files = list_images(list(recipe.data.photos))
     train_files, val_files = split(files, recipe.data.val_fraction)
     size = recipe.data.load_size
+    stills, still_files = video_stills(list(recipe.data.video_stills), recipe.data.video_val_fraction, recipe.data.video_stills_every, size)
+    stills = expand(stills, [recipe.data.video_stills_repeat] * len(stills))
     sets = {}
     for name in recipe.styles:
         if STYLES[name].mode == "stylize":
@@ -136,12 +138,14 @@ def prepare_data(recipe: Recipe) -> tuple[dict[str, tuple[PairSet, PairSet]], st
             load = lambda fs: (lambda imgs: (imgs, imgs))([read_rgb(f, size) for f in fs])  # noqa: E731
         counts = repeat_counts(train_files, recipe.data.repeat)
         train_in, train_out = (expand(x, counts) for x in load(train_files))
+        if stills:  # colorize only (validated): the target is the frame itself
+            train_in, train_out = train_in + stills, train_out + stills
         train_in, train_out, _ = drop_greyscale(train_in, train_out)
         val_in, val_out, _ = drop_greyscale(*load(val_files)) if val_files else ([], [], 0)
         if not train_in:
             raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")
         sets[name] = (PairSet(train_in, train_out), PairSet(val_in, val_out))
-    return sets, fingerprint(files)
+    return sets, fingerprint(files + still_files)
 
 
 def _val_view(train: PairSet, val: PairSet) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -21,6 +21,9 @@ class DataSpec:
     load_size: int = 192  # photos are held in memory with this short side (px)
     video_frames: tuple[Path, ...] = ()  # folders of consecutive frames (one shot each) or of .mp4 clips (temporal loss on real motion)
     video_val_fraction: float = 0.2  # share of .mp4 clips held out of training (stable split by file name)
+    video_stills: tuple[Path, ...] = ()  # colorize: folders of frames or .mp4 clips (as video_frames) whose frames join the colour photos
+    video_stills_every: int = 8  # every N-th frame of each video_stills shot is a training photo
+    video_stills_repeat: int = 1  # each still is drawn this many times as often as a photo not in data.repeat
     degrade: float = 0.0  # share of grey inputs given random old-film degradations (grain, scratches, ...); targets stay clean
     repeat: dict[str, int] = field(default_factory=dict)  # {photo folder name: n}: its training photos are drawn n times as often
 
@@ -255,6 +258,13 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"train.export_temperature must be in [0, 1] (0 = train.temperature), got {t.export_temperature}")
     if not 0 < r.loss.rebalance <= 1:
         raise RecipeError(f"loss.rebalance must be in (0, 1], got {r.loss.rebalance}", "0.5 as in Zhang et al. 2016; 1 turns rebalancing off")
+    if r.data.video_stills_every < 1 or r.data.video_stills_repeat < 1:
+        raise RecipeError(f"data.video_stills_every and data.video_stills_repeat must be at least 1, got {r.data.video_stills_every} and {r.data.video_stills_repeat}")
+    if r.data.video_stills and any(STYLES[s].mode != "colorize" for s in r.styles):
+        raise RecipeError("data.video_stills are colour targets for colorize styles", "remove them from a stylize recipe")
+    for entry in r.data.video_stills:
+        if not entry.exists():
+            raise RecipeError(f"data.video_stills entry not found: {entry}", "fix the path (relative paths are relative to the recipe file)")
     from vidcolor.train.teacher import style_source
 
     for style in r.styles:
