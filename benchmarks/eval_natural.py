@@ -163,7 +163,7 @@ def recolour_scores(gen, rgb_u8: np.ndarray, seed: int) -> dict[str, float] | No
     rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
     small = torch.nn.functional.interpolate(rgb, size=model_shape(*rgb.shape[-2:]), mode="area")
     luma, ab = rgb_to_luma(small), rgb_to_lab(small)[:, 1:]
-    target, hints = recoloured_hints(ab, luma, torch.zeros(1, 3, *ab.shape[-2:]), np.random.default_rng([11, seed]), 1.0, tries=20, context=False)
+    target, hints, _ = recoloured_hints(ab, luma, torch.zeros(1, 3, *ab.shape[-2:]), np.random.default_rng([11, seed]), 1.0, tries=20, context=False)
     region = (target - ab).norm(dim=1)[0] > 0
     if not region.any():
         return None

@@ -185,9 +185,10 @@ def test_recoloured_hints_recolour_one_region_and_hint_it():
     ab, luma = _two_objects()
     base = random_hints(ab, np.random.default_rng(0), 1.0)
     for seed in range(6):
-        target, hints = recoloured_hints(ab, luma, base, np.random.default_rng(seed), 1.0, area=(0.08, 0.2), tries=60)
+        target, hints, regions = recoloured_hints(ab, luma, base, np.random.default_rng(seed), 1.0, area=(0.08, 0.2), tries=60)
         changed = (target - ab).norm(dim=1)[0] > 0
         assert changed[4:14, 4:14].all() and changed.sum() == 100  # the first square: the second and the rest are outside area
+        assert torch.equal(regions[0, 0], changed)  # the region it reports is the one it recoloured
         shift = (target - ab)[0][:, changed]
         assert torch.allclose(shift, shift[:, :1].expand_as(shift), atol=1e-4)  # one shift: the texture is kept
         assert shift[:, 0].norm() >= 30 - 1e-4 - 2  # a colour at least 30 a/b units from the region's mean
@@ -195,10 +196,23 @@ def test_recoloured_hints_recolour_one_region_and_hint_it():
         assert inside.any()
         error = (hints[0, :2, 4:14, 4:14][:, inside] * AB_RANGE - target[0, :, 4:14, 4:14][:, inside]).norm(dim=0)
         assert error.min() < 3.0  # a hint of the new colour (a true-colour patch from outside may reach in too)
-    untouched, same = recoloured_hints(ab, luma, base, np.random.default_rng(0), 0.0)
+    untouched, same, _ = recoloured_hints(ab, luma, base, np.random.default_rng(0), 0.0)
     assert torch.equal(untouched, ab) and torch.equal(same, base)
-    none_fits, same = recoloured_hints(ab, luma, base, np.random.default_rng(0), 1.0, area=(0.9, 1.0))
-    assert torch.equal(none_fits, ab) and torch.equal(same, base)
+    none_fits, same, nothing = recoloured_hints(ab, luma, base, np.random.default_rng(0), 1.0, area=(0.9, 1.0))
+    assert torch.equal(none_fits, ab) and torch.equal(same, base) and not nothing.any()
+
+
+def test_region_weights_give_a_small_region_half_the_loss_and_leave_other_images_alone():
+    from vidcolor.train.hints import region_weights
+
+    regions = torch.zeros(2, 1, 10, 10, dtype=torch.bool)
+    regions[0, 0, :2, :5] = True  # 10 % of the first image; the second has none
+    w = region_weights(regions, 1.0)
+    assert w[0, 0][regions[0, 0]].sum() == pytest.approx(50) and w[0, 0][~regions[0, 0]].sum() == pytest.approx(50)
+    assert torch.equal(w[1], torch.ones(1, 10, 10)) and w[0].mean() == pytest.approx(1.0)
+    half = region_weights(regions, 0.5)
+    assert half[0, 0, 0, 0] == pytest.approx(0.5 + 0.5 * 5.0) and half[0].mean() == pytest.approx(1.0)
+    assert torch.equal(region_weights(regions, 0.0), torch.ones(2, 1, 10, 10))
 
 
 @pytest.mark.parametrize("fn", [fn for fn, _ in DEGRADATIONS], ids=lambda f: f.__name__)

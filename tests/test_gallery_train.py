@@ -2,6 +2,8 @@
 gallery (several stylizing styles in one run). Both must leave natural colourization exactly as it was."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -195,10 +197,10 @@ def test_hint_null_is_saved_in_the_config_and_old_files_load_without_it(tmp_path
     path = save_generator(tmp_path / "null.safetensors", gen)
     again = load_generator(path)
     assert again.config.hint_null and torch.equal(again.hint_net.null_similarity, gen.hint_net.null_similarity)
-    with pytest.raises(ValueError, match="hint_null needs hint_branch"):
+    with pytest.raises(ValueError, match="hint_null and hint_cues need hint_branch"):
         replace(GeneratorConfig.tiny(("natural",)), ab_head="bins", hints=True, hint_null=True)
     path = _recipe(tmp_path / "r", "hint_null = true", ab_head="bins", hint_fraction=1.0)
-    with pytest.raises(RecipeError, match="hint_null and train.hint_recolour are options of the hint branch"):
+    with pytest.raises(RecipeError, match="train.hint_null, train.hint_cues and train.hint_recolour are options of the hint branch"):
         load_recipe(path)
     path.write_text(path.read_text().replace("hint_null = true", "hint_recolour = 0.5"))
     with pytest.raises(RecipeError, match="are options of the hint branch"):
@@ -219,3 +221,37 @@ def test_a_hint_stage_with_recoloured_regions_trains(tmp_path):
 def test_a_hint_stage_with_the_null_entry_learns_it(tmp_path):
     _, out = _hint_stage(tmp_path, 12, "hint_null = true\n")
     assert out.config.hint_null and float(out.hint_net.null_similarity.detach()) != 0.5
+
+
+def test_with_cues_a_pixel_as_like_the_hint_but_brighter_or_of_another_colour_is_not_reached():
+    from vidcolor.models.generator import HintBranch
+
+    emb = torch.zeros(1, 2, 1, 4)
+    emb[0, 0] = 1.0  # every pixel's embedding is the hint's (a blurred feature map)
+    hints = torch.zeros(1, 3, 1, 4)
+    hints[0, :, 0, 0] = torch.tensor([0.5, -0.5, 1.0])
+    luma = torch.tensor([0.4, 0.4, 0.9, 0.4]).view(1, 1, 1, 4)  # pixel 2: bright white water
+    auto = torch.zeros(1, 2, 1, 4)
+    auto[0, :, 0, 3] = torch.tensor([-0.4, 0.4])  # pixel 3: automatically another colour
+    plain, cues = HintBranch(4, null=True), HintBranch(4, null=True, cues=True)
+    with torch.no_grad():
+        for net in (plain, cues):
+            net.distance_weight.fill_(-20.0)
+        cues.log_cue_weights.fill_(math.log(20.0))  # 20 logit units a unit: 0.5 brighter costs 10
+        _, _, reach_plain = plain.propagate(emb, hints, auto, luma)
+        spread, _, reach = cues.propagate(emb, hints, auto, luma)
+    assert torch.allclose(reach_plain[0, 0, 0, 1:], reach_plain[0, 0, 0, 1].expand(3))  # the embedding alone: all alike
+    assert reach[0, 0, 0, 1] > 0.9 and reach[0, 0, 0, 2] < 0.5 * reach[0, 0, 0, 1] and reach[0, 0, 0, 3] < 0.5 * reach[0, 0, 0, 1]
+    assert torch.allclose(spread[0, :, 0, 1], torch.tensor([0.5, -0.5]), atol=0.1)
+
+
+def test_a_hint_stage_with_cues_learns_their_weights_and_saves_them(tmp_path):
+    init, out = _hint_stage(tmp_path, 12, "hint_null = true\nhint_cues = true\nhint_recolour = 0.5\nhint_region_balance = 0.5\n")
+    assert out.config.hint_null and out.config.hint_cues
+    assert not torch.allclose(out.hint_net.log_cue_weights.detach().float(), torch.log(torch.tensor([10.0, 10.0])))
+    old = load_generator(_natural(tmp_path / "o", hint_branch=True))
+    assert not old.config.hint_cues and "hint_net.log_cue_weights" not in old.state_dict()  # files from before load as they were
+    path = _recipe(tmp_path / "bad", "hint_branch = true\nhint_region_balance = 0.5", ab_head="bins", hint_fraction=1.0)
+    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
+    with pytest.raises(RecipeError, match="hint_region_balance weights the recoloured regions"):
+        load_recipe(path)

@@ -72,6 +72,7 @@ class GeneratorConfig:
     encoder: str = "lite0"  # EfficientNet-Lite variant: "lite0" | "lite2" (1.1x wider, 1.2x deeper)
     hint_branch: bool = False  # bins head: a branch at stride 4 that spreads given hints (run only when hints are given)
     hint_null: bool = False  # hint branch: the affinity softmax has a "like no hint" entry that keeps the automatic colour
+    hint_cues: bool = False  # hint branch: the affinity also falls with the difference in luma and in automatic a/b from the hint
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -80,7 +81,7 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict:
         return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints,
-                "encoder": self.encoder, "hint_branch": self.hint_branch, "hint_null": self.hint_null}
+                "encoder": self.encoder, "hint_branch": self.hint_branch, "hint_null": self.hint_null, "hint_cues": self.hint_cues}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -88,6 +89,7 @@ class GeneratorConfig:
             styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)),
             ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)), encoder=str(d.get("encoder", "lite0")),
             hint_branch=bool(d.get("hint_branch", False)), hint_null=bool(d.get("hint_null", False)),
+            hint_cues=bool(d.get("hint_cues", False)),
         )
 
     def __post_init__(self) -> None:
@@ -97,8 +99,8 @@ class GeneratorConfig:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
         if self.hint_branch and not (self.hints and self.ab_head == "bins"):
             raise ValueError("hint_branch needs hints=True and ab_head='bins'")
-        if self.hint_null and not self.hint_branch:
-            raise ValueError("hint_null needs hint_branch=True")
+        if (self.hint_null or self.hint_cues) and not self.hint_branch:
+            raise ValueError("hint_null and hint_cues need hint_branch=True")
 
 
 class CondInstanceNorm(nn.Module):
@@ -163,12 +165,19 @@ class HintBranch(nn.Module):
     (1 - the null entry's weight): a pixel unlike every hint keeps its automatic colour, so one hint
     on a jacket colours the jacket, not the picture (with one hint, a softmax over hints alone is 1
     everywhere and only the confidence could keep the rest).
+
+    ``cues``: the affinity logit also falls by learned multiples of the pixel's luma difference from
+    the hint's and of the distance between their automatic a/b: a learned embedding of blurred
+    stride-4 features can find bright white water as like a red jacket as the jacket's own folds;
+    brightness and the automatic colour tell them apart (they are what makes a region in training).
     """
 
-    def __init__(self, features: int, width: int = 32, embed: int = 32, null: bool = False) -> None:
+    def __init__(self, features: int, width: int = 32, embed: int = 32, null: bool = False, cues: bool = False) -> None:
         super().__init__()
         if null:
             self.null_similarity = nn.Parameter(torch.tensor(0.5))
+        if cues:  # log of the logit units per unit of luma and of a/b / AB_RANGE (log: Adam moves it by factors)
+            self.log_cue_weights = nn.Parameter(torch.log(torch.tensor([10.0, 10.0])))
         self.embed = nn.Sequential(nn.Conv2d(features + 1, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, embed, 1))
         self.log_temperature = nn.Parameter(torch.tensor(math.log(0.1)))
         self.distance_weight = nn.Parameter(torch.tensor(1.0))  # per unit of the long side (softplus'd)
@@ -181,8 +190,10 @@ class HintBranch(nn.Module):
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
 
-    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor, auto: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N, E, h, w) unit embeddings, (N, 3, h, w) hints, automatic a/b (N, 2, h, w) in hint units ->
+    def propagate(self, embedding: torch.Tensor, hints: torch.Tensor, auto: torch.Tensor,
+                  luma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, E, h, w) unit embeddings, (N, 3, h, w) hints, automatic a/b (N, 2, h, w) in hint units
+        [, luma (N, 1, h, w), used with ``cues``] ->
         propagated a/b (N, 2, h, w) in hint units (a/b / AB_RANGE), the best hint's affinity logit
         (N, 1, h, w) and the hints' reach (N, 1, h, w): their share of the softmax (1 without the null
         entry); zeros where an image has no hint."""
@@ -200,6 +211,9 @@ class HintBranch(nn.Module):
                 continue
             emb = embedding[i].reshape(e, -1)
             logit = emb[:, idx].T @ emb / temperature - dist_w * torch.cdist(coords[:, idx].T, coords.T)  # (K, h*w)
+            if hasattr(self, "log_cue_weights"):
+                lum, ab_auto, cue_w = luma[i].reshape(1, -1), auto[i].reshape(2, -1), self.log_cue_weights.exp()
+                logit = logit - cue_w[0] * (lum[:, idx].T - lum).abs() - cue_w[1] * torch.cdist(ab_auto[:, idx].T, ab_auto.T)
             colours = hints[i, :2].reshape(2, -1)[:, idx]  # (2, K)
             if hasattr(self, "null_similarity"):  # the K+1-th entry: this pixel's automatic colour
                 weights = torch.softmax(torch.cat([logit, (self.null_similarity / temperature).expand(1, h * w)]), dim=0)
@@ -213,7 +227,7 @@ class HintBranch(nn.Module):
 
     def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         embedding = F.normalize(self.embed(torch.cat([features, luma], dim=1)), dim=1)
-        spread, best, reach = self.propagate(embedding, hints, ab / AB_RANGE)
+        spread, best, reach = self.propagate(embedding, hints, ab / AB_RANGE, luma)
         z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE, spread, best], dim=1)))
         confidence = torch.sigmoid(z[:, 2:]) * reach
         colour = (spread + 0.5 * torch.tanh(z[:, :2])) * AB_RANGE
@@ -255,7 +269,7 @@ class Generator(nn.Module):
             self.register_buffer("prior_shift", torch.tensor(0.0))
             self.head_bins = nn.Conv2d(d4, len(self.bins), 1)
         if config.hint_branch:
-            self.hint_net = HintBranch(d4, null=config.hint_null)
+            self.hint_net = HintBranch(d4, null=config.hint_null, cues=config.hint_cues)
 
     def style_index(self, name: str) -> int:
         if name not in self.style_names:

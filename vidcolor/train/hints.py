@@ -56,9 +56,10 @@ def similar_region(luma: np.ndarray, ab: np.ndarray, seed: tuple[int, int], ab_t
 
 
 def recoloured_hints(ab: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, rng: np.random.Generator, fraction: float,
-                     area: tuple[float, float] = (0.01, 0.6), tries: int = 4, context: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     area: tuple[float, float] = (0.01, 0.6), tries: int = 4, context: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The user's case, for training the hint branch: a hint of a colour the picture does not have.
-    True a/b (N, 2, H, W), luma (N, 1, H, W), true-colour hints (N, 3, H, W) -> (target a/b, hints).
+    True a/b (N, 2, H, W), luma (N, 1, H, W), true-colour hints (N, 3, H, W) -> (target a/b, hints,
+    regions (N, 1, H, W) bool: the recoloured pixels, none in an image left as it was).
     With probability ``fraction`` an image's region around a random seed (``similar_region``, covering
     ``area`` of the picture; else the image is left as it was) is recoloured in the target by one
     shift of its a/b (its texture kept) to a random in-gamut colour at least 30 a/b units away; its
@@ -71,6 +72,7 @@ def recoloured_hints(ab: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, 
     palette = palette[palette.norm(dim=1) >= 20]
     target, hints = ab.clone(), hints.clone()
     n, _, h, w = ab.shape
+    regions = torch.zeros(n, 1, h, w, dtype=torch.bool, device=ab.device)
     for i in range(n):
         if rng.random() >= fraction:
             continue
@@ -83,6 +85,7 @@ def recoloured_hints(ab: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, 
         else:
             continue
         mask = torch.from_numpy(region).to(ab.device)
+        regions[i, 0] = mask
         mean = ab[i][:, mask].mean(dim=1)
         far = palette[(palette - mean.cpu()).norm(dim=1) >= 30]
         colour = far[int(rng.integers(0, len(far)))].to(ab)
@@ -95,4 +98,18 @@ def recoloured_hints(ab: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, 
         hints[i] = hint_points(target[i], others, int(rng.integers(0, 5)) * 2 + 1) if others else torch.zeros_like(hints[i])
         inside_hints = hint_points(target[i], points, int(rng.integers(0, 2)) * 2 + 1)
         hints[i] = torch.where(inside_hints[2:] > 0, inside_hints, hints[i])
-    return target, hints
+    return target, hints, regions
+
+
+def region_weights(regions: torch.Tensor, balance: float) -> torch.Tensor:
+    """Per-pixel loss weights (N, 1, H, W) for regions (N, 1, H, W) bool (``recoloured_hints``): in an
+    image with a region covering a share s, (1 - balance) + balance * 0.5 / s inside it and
+    (1 - balance) + balance * 0.5 / (1 - s) outside, so at balance 1 the region and the rest count
+    half each however small the region (filling a small hinted object matters as much as keeping
+    the rest); 1 everywhere in an image without one. Mean 1 per image."""
+    share = regions.float().mean(dim=(1, 2, 3), keepdim=True)
+    has = (share > 0) & (share < 1)
+    inside = 0.5 / share.clamp(min=1e-6)
+    outside = 0.5 / (1 - share).clamp(min=1e-6)
+    balanced = torch.where(regions, inside, outside)
+    return torch.where(has, (1 - balance) + balance * balanced, torch.ones_like(balanced))

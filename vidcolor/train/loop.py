@@ -27,7 +27,7 @@ from vidcolor.models.generator import AB_RANGE, CondInstanceNorm, Generator, Gen
 from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
-from vidcolor.train.hints import random_hints, recoloured_hints
+from vidcolor.train.hints import random_hints, recoloured_hints, region_weights
 from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split, video_stills
 from vidcolor.train.recipe import Recipe, load_recipe
 
@@ -239,7 +239,8 @@ def init_generator(recipe: Recipe) -> Generator:
     if missing:
         base = add_style_slots(base, missing, seed=recipe.seed)
     target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0,
-                     hint_branch=base.config.hint_branch or t.hint_branch, hint_null=base.config.hint_null or t.hint_null)
+                     hint_branch=base.config.hint_branch or t.hint_branch, hint_null=base.config.hint_null or t.hint_null,
+                     hint_cues=base.config.hint_cues or t.hint_cues)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
     if STYLES[recipe.style].mode != "colorize":
@@ -323,15 +324,19 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
 def hint_branch_step(run: Run, luma: torch.Tensor, ab_true: torch.Tensor, rng: np.random.Generator) -> dict[str, float]:
     """One update of the hint branch alone: luma (N, 1, r, r), true a/b (N, 2, r, r); every photo gets
     random hints (train.hint_recolour of them of a colour put into the target: ``recoloured_hints``);
-    Huber between the hinted a/b and the target. The frozen rest runs without gradients."""
+    Huber between the hinted a/b and the target (recoloured regions weighted by ``region_weights``).
+    The frozen rest runs without gradients."""
     hints = random_hints(ab_true, rng, 1.0)
+    weights = torch.ones_like(luma)
     if run.recipe.train.hint_recolour:
-        ab_true, hints = recoloured_hints(ab_true, luma, hints, rng, run.recipe.train.hint_recolour)
+        ab_true, hints, regions = recoloured_hints(ab_true, luma, hints, rng, run.recipe.train.hint_recolour)
+        weights = region_weights(regions, run.recipe.train.hint_region_balance)
     with torch.no_grad():
         features = run.gen.decode(luma, run.style, hints, full_res=False)
     with _autocast(run.device):
         ab = run.gen.ab_with_hints(features, luma, hints)
-        loss = F.smooth_l1_loss(ab.float() / AB_RANGE, ab_true / AB_RANGE, beta=0.05, reduction="none").sum(1).mean()
+        per_pixel = F.smooth_l1_loss(ab.float() / AB_RANGE, ab_true / AB_RANGE, beta=0.05, reduction="none").sum(1, keepdim=True)
+        loss = (per_pixel * weights).mean()
     run.opt_g.zero_grad(set_to_none=True)
     loss.backward()
     run.opt_g.step()

@@ -54,7 +54,9 @@ class TrainSpec:
     vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
     hint_branch: bool = False  # bins head: add and train only the hint branch (every photo gets hints; the rest stays frozen)
     hint_null: bool = False  # hint branch: with a "like no hint" entry in its affinity (pixels unlike every hint keep their colour)
+    hint_cues: bool = False  # hint branch: its affinity also weighs luma and automatic a/b differences from the hint
     hint_recolour: float = 0.0  # hint branch: share of photos whose hinted region is recoloured in the target (hints.recoloured_hints)
+    hint_region_balance: float = 0.0  # hint branch: 0..1, how far a recoloured region's loss is raised to half the photo's (hints.region_weights)
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
     # stages and the RGB head); everything natural colourization uses stays exactly as in init
 
@@ -242,14 +244,16 @@ def validate(r: Recipe) -> None:
         raise RecipeError(f"train.ab_head must be regress or bins, got {t.ab_head!r}")
     if (t.ab_head == "bins" or t.hint_fraction > 0) and STYLES[r.style].mode != "colorize":
         raise RecipeError(f"train.ab_head and train.hint_fraction are for colorize styles; {r.style!r} stylizes")
-    for name, value in (("train.hint_fraction", t.hint_fraction), ("train.hint_recolour", t.hint_recolour), ("data.degrade", r.data.degrade),
+    for name, value in (("train.hint_fraction", t.hint_fraction), ("train.hint_recolour", t.hint_recolour), ("train.hint_region_balance", t.hint_region_balance), ("data.degrade", r.data.degrade),
                         ("data.video_val_fraction", r.data.video_val_fraction)):
         if not 0 <= value <= 1:
             raise RecipeError(f"{name} must be in [0, 1], got {value}")
     if t.hint_branch and not (t.ab_head == "bins" and t.hint_fraction > 0 and r.init is not None):
         raise RecipeError("train.hint_branch trains a branch onto trained bins-head weights", "set init, ab_head = \"bins\" and hint_fraction > 0")
-    if (t.hint_null or t.hint_recolour) and not t.hint_branch:
-        raise RecipeError("train.hint_null and train.hint_recolour are options of the hint branch", "set train.hint_branch = true too")
+    if (t.hint_null or t.hint_recolour or t.hint_cues) and not t.hint_branch:
+        raise RecipeError("train.hint_null, train.hint_cues and train.hint_recolour are options of the hint branch", "set train.hint_branch = true too")
+    if t.hint_region_balance and not t.hint_recolour:
+        raise RecipeError("train.hint_region_balance weights the recoloured regions of train.hint_recolour", "set train.hint_recolour > 0 too")
     if not 0 < t.temperature <= 1:
         raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
     if not 0 <= t.vividness <= 1:
