@@ -3,7 +3,6 @@ gallery (several stylizing styles in one run). Both must leave natural colouriza
 from __future__ import annotations
 
 import math
-
 from dataclasses import replace
 from pathlib import Path
 
@@ -254,4 +253,7 @@ def test_a_hint_stage_with_cues_learns_their_weights_and_saves_them(tmp_path):
     path = _recipe(tmp_path / "bad", "hint_branch = true\nhint_region_balance = 0.5", ab_head="bins", hint_fraction=1.0)
     path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
     with pytest.raises(RecipeError, match="hint_region_balance weights the recoloured regions"):
+        load_recipe(path)
+    path.write_text(path.read_text().replace("hint_region_balance = 0.5", "hint_recolour = 0.5\nhint_null = true\nhint_region_balance = 1.5"))
+    with pytest.raises(RecipeError, match="hint_region_balance must be in"):
         load_recipe(path)
