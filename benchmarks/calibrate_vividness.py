@@ -13,6 +13,10 @@ logits + s * log w, w = the rebalancing weights training used; v = 0 undoes the 
 i.e. the plain posterior; v = 2/3 decodes as trained; v = 1 leans further to rare colours) and
 annealed-mean temperature T.
 
+For weights with a scene palette (``train/natural_palette.toml``) the palette strength is a third
+axis of the grid (PALETTE_STRENGTHS, with vividness 0.58-0.92 and T 0.5 / 0.38 to keep it small):
+the palette's offset is computed once per photo and added at each strength.
+
 Rule: a setting is feasible when its PSNR is at least 0.5 dB above the grey photo's on BOTH sets
 (the issue's accuracy bar); among feasible ones the most colourful (smallest mean |colourfulness -
 true colourfulness|) wins; with none feasible, the best worst-set PSNR gain. Prints the table
@@ -38,40 +42,59 @@ from vidcolor.train.data import read_rgb
 
 VIVIDNESS = tuple(i / 24 for i in range(25))  # prior shift -1 .. +0.5 in steps of 0.0625
 TEMPERATURES = (0.5, 0.38, 0.3, 0.2)
+PALETTE_STRENGTHS = (0.0, 0.25, 0.375, 0.5, 0.75)
+PALETTE_GRID = tuple(itertools.product(VIVIDNESS[14:23], (0.5, 0.38), PALETTE_STRENGTHS))  # (vividness, T, strength)
 MARGIN_DB = 0.5  # the issue's bar: at least 0.5 dB closer to the truth than the grey photo
 
 
 @torch.no_grad()
 def photo_logits(gen, rgb_u8: np.ndarray, short: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(luma (1, 1, H, W), logits (1, Q, mh/4, mw/4)) of a photo's grey version (short side 256) run
-    at a model input of short side ``short``."""
+    at a model input of short side ``short`` (the palette, if any, at the weights' strength)."""
     rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
     luma = rgb_to_luma(rgb)
     small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:], short), mode="area")
     return luma, gen.ab_logits(small)
 
 
-def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarray, vividness: float, temperature: float) -> tuple[float, float]:
-    """(PSNR, colourfulness) of one photo under one decoding, merged as `vidcolor run` merges."""
+@torch.no_grad()
+def palette_offset(gen, rgb_u8: np.ndarray, short: int = 256) -> torch.Tensor:
+    """The scene palette's logit offset at strength 1 (1, Q, 1, 1) of a photo's grey version."""
+    rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
+    luma = rgb_to_luma(rgb)
+    small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:], short), mode="area")
+    f = gen.encode(small, None)
+    return gen.palette(f[3], f[4])
+
+
+def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarray, vividness: float, temperature: float,
+                  offset: torch.Tensor | None = None) -> tuple[float, float]:
+    """(PSNR, colourfulness) of one photo under one decoding, merged as `vidcolor run` merges;
+    ``offset``: added to the logits (the palette's, at the strength being scored)."""
     shift = vividness_to_prior_shift(vividness)
+    logits = logits if offset is None else logits + offset
     ab = annealed_mean(logits + shift * gen.bin_log_weight.view(1, -1, 1, 1), gen.bins, temperature)
     up = torch.nn.functional.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
     pred = to_unit(luma_ab_to_rgb(luma, up))
     return psnr(pred, truth), colorfulness(pred)
 
 
-def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tuple[float, float], dict[str, tuple[float, float, float]]]:
-    """{(vividness, T): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
-    grid = list(itertools.product(VIVIDNESS, TEMPERATURES))
+def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tuple[float, ...], dict[str, tuple[float, float, float]]]:
+    """{(vividness, T[, palette strength]): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
+    palette = gen.config.palette
+    grid = list(PALETTE_GRID) if palette else list(itertools.product(VIVIDNESS, TEMPERATURES))
+    if palette:
+        gen.palette_strength.fill_(0.0)  # logits without the palette; its offset is added per strength
     out: dict = {g: {} for g in grid}
     for name, images in photos.items():
         rows = {g: [] for g in grid}
         for rgb in images:
             luma, logits = photo_logits(gen, rgb, short)
+            offset = palette_offset(gen, rgb, short) if palette else None
             truth = rgb / 255.0
             grey = psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth)
             for g in grid:
-                p, cf = decode_scores(gen, luma, logits, truth, *g)
+                p, cf = decode_scores(gen, luma, logits, truth, g[0], g[1], offset * g[2] if palette else None)
                 rows[g].append((p - grey, cf, colorfulness(truth)))
         for g in grid:
             out[g][name] = tuple(float(v) for v in np.mean(rows[g], axis=0))
@@ -157,15 +180,18 @@ def main() -> None:
             if not gen.bin_log_weight.any():
                 gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
             table = sweep(gen, photos, args.model_short)
-        print(f"\n{w}\n| {'gain' if gen.config.ab_head == 'regress' else 'vividness'} | T | " + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
-        print("|---:|---:|" + "---:|---:|" * len(photos))
+        pal = gen.config.palette
+        print(f"\n{w}\n| {'gain' if gen.config.ab_head == 'regress' else 'vividness'} | T | " + ("palette | " if pal else "")
+              + " | ".join(f"{k}: PSNR-grey | {k}: CF / true" for k in photos) + " |")
+        print("|---:|---:|" + ("---:|" if pal else "") + "---:|---:|" * len(photos))
         for g, sets in table.items():
-            print(f"| {g[0]:.2f} | {g[1]:.2f} | " + " | ".join(f"{v[0]:+.2f} | {v[1]:.1f} / {v[2]:.1f}" for v in sets.values()) + " |")
+            print("| " + " | ".join(f"{x:.3g}" for x in g) + " | " + " | ".join(f"{v[0]:+.2f} | {v[1]:.1f} / {v[2]:.1f}" for v in sets.values()) + " |")
         g, ok = pick(table)
-        print(f"pick: {'gain' if gen.config.ab_head == 'regress' else 'vividness'} {g[0]:.3f}, temperature {g[1]} ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
+        print(f"pick: {'gain' if gen.config.ab_head == 'regress' else 'vividness'} {g[0]:.3f}, temperature {g[1]}" + (f", palette strength {g[2]}" if pal else "")
+              + f" ({'feasible' if ok else 'NOT feasible: best worst-set PSNR'})", flush=True)
         best.append((ok, np.mean([abs(v[1] - v[2]) for v in table[g].values()]) if ok else -min(v[0] for v in table[g].values()), w, g, table[g]))
     ok, _, w, g, scores = sorted(best, key=lambda b: (not b[0], b[1]))[0]
-    print(f"\nbest checkpoint: {w} with vividness {g[0]:.3f}, temperature {g[1]}")
+    print(f"\nbest checkpoint: {w} with vividness {g[0]:.3f}, temperature {g[1]}" + (f", palette strength {g[2]}" if len(g) > 2 else ""))
     if args.write:
         write_pick(w, g, scores, args)
 
@@ -186,8 +212,11 @@ def write_pick(path: Path, pick: tuple[float, float], scores: dict, args) -> Non
             gen.bin_log_weight.copy_(recipe_log_weights(args.recipe))
         gen.set_vividness(pick[0])
         gen.temperature.fill_(pick[1])
+        if gen.config.palette:
+            gen.palette_strength.fill_(pick[2])
     meta = {k: v for k, v in gen.metadata.items() if k not in ("format", "config", "sha256")}
-    meta["calibration"] = {"vividness": pick[0], "temperature": pick[1], "per_set": args.per_set, "source": path.name,
+    meta["calibration"] = {"vividness": pick[0], "temperature": pick[1], **({"palette_strength": pick[2]} if len(pick) > 2 else {}),
+                           "per_set": args.per_set, "source": path.name,
                            "scores": {k: {"psnr_minus_grey": v[0], "colorfulness": v[1], "colorfulness_true": v[2]} for k, v in scores.items()}}
     save_generator(args.write, gen, json.loads(json.dumps(meta)), dtype=torch.float16)
     print(f"wrote {args.write}")

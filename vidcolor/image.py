@@ -111,7 +111,7 @@ def run_image(options: RunOptions, backend=None) -> ImageSummary:
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
-            backend = stack.enter_context(_load_backend(replace(options, batch=1), style, size, (height, width)))
+            backend = stack.enter_context(_load_backend(replace(options, batch=1), style, size, (height, width), video=False))
         start = time.perf_counter()
         luma = to_model_input(picture.luma, size, picture.bit_depth, full_range=True)
         output = backend.infer(luma[None, None])[0]

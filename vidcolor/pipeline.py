@@ -266,15 +266,16 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 @contextmanager
-def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], picture: tuple[int, int]) -> Iterator:
+def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], picture: tuple[int, int], video: bool = True) -> Iterator:
     """The backend the options ask for at model ``size`` (h, w), with the options' hints placed on
-    a ``picture`` of (H, W) px; closed on leaving."""
+    a ``picture`` of (H, W) px; closed on leaving. ``video``: decode at the weights' video default
+    vividness (when the options give none and the weights have one)."""
     from vidcolor.backends import load_backend
 
     backend = load_backend(
         options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
         vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir,
-        hints=hint_planes(options.hints, picture, size) if options.hints else None,
+        hints=hint_planes(options.hints, picture, size) if options.hints else None, video=video,
     )
     try:
         yield backend

@@ -82,7 +82,7 @@ def load_backend(
     name: str, style: str, height: int, width: int, batch: int, device: str = "auto",
     weights: Path | None = None, engine_dir: Path | None = None, *,
     compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
-    strength: float = 1.0, styles_dir: Path | None = None, hints: torch.Tensor | None = None,
+    strength: float = 1.0, styles_dir: Path | None = None, hints: torch.Tensor | None = None, video: bool = False,
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
@@ -91,7 +91,8 @@ def load_backend(
     multiples of 32. `compile` and `cuda_graph` apply to torch on CUDA. ONNX files and engines are
     cached in `engine_dir` (default: vidcolor.engine.resolve_engine_dir). `vividness` in [0, 1]
     replaces the weights' own prior shift (colorize styles with a bins head; None = the calibrated
-    default). `strength` in [0, 1]: a stylizing style at that strength against the natural
+    default; with `video`, the weights' video default where their header has one, calibrated on
+    video clips, else the photo one). `strength` in [0, 1]: a stylizing style at that strength against the natural
     colourization of the same weights (RGB out; see vidcolor.models.strength). `hints` (3, height,
     width): colour-hint planes (vidcolor.hints.hint_planes) given with every frame; natural
     weights with a hint branch, on torch only (`auto` is then torch)."""
@@ -105,6 +106,8 @@ def load_backend(
     from vidcolor.models.strength import style_module
 
     generator = load_styles(list(blend), weights, styles_dir)
+    if vividness is None and video:
+        vividness = getattr(generator, "metadata", {}).get("video_vividness")
     if vividness is not None:
         generator.set_vividness(vividness)  # a buffer: the ONNX/engine cache key follows it
     module = style_module(generator, blend, strength)

@@ -14,6 +14,13 @@ With ``hints`` the encoder also sees hint a/b planes and a hint mask (zeros when
 affinity, then dilated convs) and mixes its a/b into the automatic result by a learned confidence; without hints it is not run, so
 the automatic output is exactly that of the same weights without the branch.
 
+With ``palette`` (bins head) a small MLP maps the frame's pooled encoder features (strides 32 and
+16) to an offset of the bin logits, the same everywhere in the frame: a learned scene palette
+(a beach: sand and sea; a portrait: skin; a street: grey and brick) that lets the per-pixel head be
+more colourful where the scene's colours are likely and less where they are not. It is fitted on
+the frozen network's features against each training photo's a/b histogram and added to the logits
+scaled by ``palette_strength`` (a buffer, calibrated like the vividness).
+
 ``Generator.for_style(name)`` returns a single-style module with ``forward(luma)``: the shape that
 gets exported to ONNX / TensorRT (the style index is a constant there, no control flow on data).
 """
@@ -73,6 +80,7 @@ class GeneratorConfig:
     hint_branch: bool = False  # bins head: a branch at stride 4 that spreads given hints (run only when hints are given)
     hint_null: bool = False  # hint branch: the affinity softmax has a "like no hint" entry that keeps the automatic colour
     hint_cues: bool = False  # hint branch: the affinity also falls with the difference in luma and in automatic a/b from the hint
+    palette: bool = False  # bins head: a scene-palette MLP (pooled encoder features -> bin logit offset, see the module docstring)
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -81,7 +89,8 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict:
         return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints,
-                "encoder": self.encoder, "hint_branch": self.hint_branch, "hint_null": self.hint_null, "hint_cues": self.hint_cues}
+                "encoder": self.encoder, "hint_branch": self.hint_branch, "hint_null": self.hint_null, "hint_cues": self.hint_cues,
+                "palette": self.palette}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -89,7 +98,7 @@ class GeneratorConfig:
             styles=tuple(d["styles"]), decoder=tuple(d["decoder"]), pretrained=False, chroma_gain=float(d.get("chroma_gain", 1.0)),
             ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)), encoder=str(d.get("encoder", "lite0")),
             hint_branch=bool(d.get("hint_branch", False)), hint_null=bool(d.get("hint_null", False)),
-            hint_cues=bool(d.get("hint_cues", False)),
+            hint_cues=bool(d.get("hint_cues", False)), palette=bool(d.get("palette", False)),
         )
 
     def __post_init__(self) -> None:
@@ -101,6 +110,8 @@ class GeneratorConfig:
             raise ValueError("hint_branch needs hints=True and ab_head='bins'")
         if (self.hint_null or self.hint_cues) and not self.hint_branch:
             raise ValueError("hint_null and hint_cues need hint_branch=True")
+        if self.palette and self.ab_head != "bins":
+            raise ValueError("palette needs ab_head='bins'")
 
 
 class CondInstanceNorm(nn.Module):
@@ -147,6 +158,27 @@ def downsample_hints(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor
     wsum = F.adaptive_avg_pool2d(hints[:, 2:], size).clamp(min=1e-6)
     ab = F.adaptive_avg_pool2d(hints[:, :2] * hints[:, 2:], size) / wsum
     return torch.cat([ab * mask, mask], dim=1)
+
+
+class ScenePalette(nn.Module):
+    """Encoder maps at strides 16 and 32 (N, C16, h, w), (N, C32, h', w') -> bin logit offset (N, Q, 1, 1):
+    global average pools, concatenated (N, C16 + C32), then Linear -> GELU -> Linear. The input
+    normalisation of fitting is folded into the first Linear, so there are no extra buffers."""
+
+    def __init__(self, channels: int, bins: int, hidden: int = 512) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(channels, hidden), nn.GELU(), nn.Linear(hidden, bins))
+        with torch.no_grad():  # starts with no say
+            self.net[2].weight.zero_()
+            self.net[2].bias.zero_()
+
+    @staticmethod
+    def pooled(f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
+        """(N, C32 + C16) frame descriptor: the palette's input."""
+        return torch.cat([f32.mean((2, 3)), f16.mean((2, 3))], dim=1)
+
+    def forward(self, f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
+        return self.net(self.pooled(f16, f32))[:, :, None, None]
 
 
 class HintBranch(nn.Module):
@@ -268,6 +300,9 @@ class Generator(nn.Module):
             self.register_buffer("bin_log_weight", torch.zeros(len(self.bins)))
             self.register_buffer("prior_shift", torch.tensor(0.0))
             self.head_bins = nn.Conv2d(d4, len(self.bins), 1)
+        if config.palette:
+            self.palette = ScenePalette(s16 + s32, len(self.bins))
+            self.register_buffer("palette_strength", torch.tensor(0.0))  # set at calibration
         if config.hint_branch:
             self.hint_net = HintBranch(d4, null=config.hint_null, cues=config.hint_cues)
 
@@ -303,8 +338,17 @@ class Generator(nn.Module):
         return self.up1(x, luma, style)
 
     def ab_logits(self, luma: torch.Tensor, style: int = 0, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """Bins head: (N, 1, H, W) -> logits (N, Q, H/4, W/4) over ``self.bins``."""
-        return self.head_bins(self.decode(luma, style, hints, full_res=False))
+        """Bins head: (N, 1, H, W) -> logits (N, Q, H/4, W/4) over ``self.bins`` (the scene palette's
+        offset included, at ``palette_strength``)."""
+        features = self.encode(luma, hints)
+        return self.bin_logits(self.decode(luma, style, hints, full_res=False, features=features), features)
+
+    def bin_logits(self, decoded: torch.Tensor, features: list[torch.Tensor]) -> torch.Tensor:
+        """Stride-4 decoder features (N, d4, h, w) and the encoder maps -> logits (N, Q, h, w)."""
+        logits = self.head_bins(decoded)
+        if self.config.palette:
+            logits = logits + self.palette_strength * self.palette(features[3], features[4])
+        return logits
 
     def logits_to_ab(self, logits: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         """(N, Q, h, w) logits -> (N, 2, H, W) a/b: annealed mean at self.temperature, times the gain,
@@ -312,10 +356,11 @@ class Generator(nn.Module):
         ab = annealed_mean(logits + (self.prior_shift * self.bin_log_weight).view(1, -1, 1, 1), self.bins, self.temperature) * self.config.chroma_gain
         return ab if size is None else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
-    def ab_with_hints(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
-        """Hint branch: stride-4 features (N, d4, h, w), luma (N, 1, H, W), hints (N, 3, H, W) -> a/b (N, 2, H, W)."""
+    def ab_with_hints(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Hint branch: stride-4 features (N, d4, h, w), luma (N, 1, H, W), hints (N, 3, H, W)
+        [, the bin logits (N, Q, h, w) when already computed] -> a/b (N, 2, H, W)."""
         size = features.shape[-2:]
-        ab = self.logits_to_ab(self.head_bins(features))
+        ab = self.logits_to_ab(self.head_bins(features) if logits is None else logits)
         ab = self.hint_net(features, F.adaptive_avg_pool2d(luma, size), downsample_hints(hints, size), ab)
         return F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
 
@@ -344,10 +389,12 @@ class Generator(nn.Module):
         which on a GPU syncs with the host (and fails inside a CUDA graph capture)."""
         mode = mode or self.style_mode(style)
         if mode == "colorize" and self.config.ab_head == "bins":
+            features = self.encode(luma, hints) if features is None else features
             decoded = self.decode(luma, style, hints, full_res=False, features=features)
+            logits = self.bin_logits(decoded, features)
             if self.config.hint_branch and hints is not None:
-                return self.ab_with_hints(decoded, luma, hints)
-            return self.logits_to_ab(self.head_bins(decoded), luma.shape[-2:])
+                return self.ab_with_hints(decoded, luma, hints, logits)
+            return self.logits_to_ab(logits, luma.shape[-2:])
         features = self.decode(luma, style, hints, features=features)
         if mode == "colorize":
             return torch.tanh(self.head_ab(features)) * (AB_RANGE * self.config.chroma_gain)

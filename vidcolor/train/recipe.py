@@ -52,11 +52,14 @@ class TrainSpec:
     temperature: float = 1.0  # bins head: annealed-mean temperature of the output in training (the temporal losses see it)
     export_temperature: float = 0.0  # bins head: temperature written into the weights (0 = train.temperature); calibrated
     vividness: float = 2 / 3  # bins head: --vividness default written into the weights (2/3 = decoding as trained); calibrated
+    video_vividness: float = 0.0  # bins head: the --vividness default of video runs, in the weights' header (0 = the photo default); calibrated on clips
     hint_branch: bool = False  # bins head: add and train only the hint branch (every photo gets hints; the rest stays frozen)
     hint_null: bool = False  # hint branch: with a "like no hint" entry in its affinity (pixels unlike every hint keep their colour)
     hint_cues: bool = False  # hint branch: its affinity also weighs luma and automatic a/b differences from the hint
     hint_recolour: float = 0.0  # hint branch: share of photos whose hinted region is recoloured in the target (hints.recoloured_hints)
     hint_region_balance: float = 0.0  # hint branch: 0..1, how far a recoloured region's loss is raised to half the photo's (hints.region_weights)
+    palette: bool = False  # bins head: fit only a scene palette onto init (vidcolor.train.palette; no steps are trained)
+    palette_strength: float = 0.5  # the palette's logit offset scale written into the weights; calibrated
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
     # stages and the RGB head); everything natural colourization uses stays exactly as in init
 
@@ -254,10 +257,18 @@ def validate(r: Recipe) -> None:
         raise RecipeError("train.hint_null, train.hint_cues and train.hint_recolour are options of the hint branch", "set train.hint_branch = true too")
     if t.hint_region_balance and not t.hint_recolour:
         raise RecipeError("train.hint_region_balance weights the recoloured regions of train.hint_recolour", "set train.hint_recolour > 0 too")
+    if t.palette and (STYLES[r.style].mode != "colorize" or r.init is None):
+        raise RecipeError("train.palette fits a scene palette onto trained bins-head weights", "set init and a colorize style")
+    if not 0 <= t.palette_strength <= 2:
+        raise RecipeError(f"train.palette_strength must be in [0, 2], got {t.palette_strength}", "0 turns the palette off; about 0.25-0.5 is calibrated")
     if not 0 < t.temperature <= 1:
         raise RecipeError(f"train.temperature must be in (0, 1], got {t.temperature}", "lower is more vivid; 1 is the mean colour")
     if not 0 <= t.vividness <= 1:
         raise RecipeError(f"train.vividness must be in [0, 1], got {t.vividness}", "0: the most likely colours; 2/3: as trained; 1: the boldest")
+    if not 0 <= t.video_vividness <= 1:
+        raise RecipeError(f"train.video_vividness must be in [0, 1] (0 = the photo default), got {t.video_vividness}")
+    if t.video_vividness and STYLES[r.style].mode != "colorize":
+        raise RecipeError("train.video_vividness is for colorize styles", "remove it from a stylize recipe")
     if not 0 <= t.export_temperature <= 1:
         raise RecipeError(f"train.export_temperature must be in [0, 1] (0 = train.temperature), got {t.export_temperature}")
     if not 0 < r.loss.rebalance <= 1:
