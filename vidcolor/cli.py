@@ -107,7 +107,7 @@ def run(
     ray: Annotated[Optional[str], typer.Option(help="Run a long film's segments on a Ray cluster: its address, or auto.")] = None,
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Start afresh, discarding what an interrupted run finished.")] = False,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the segment files of a long film after success.")] = False,
-    vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated.")] = None,
+    vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated, one for pictures and one for video.")] = None,
     no_black_borders: Annotated[bool, typer.Option("--no-black-borders", help="Let the style paint letterbox/pillarbox bars too.")] = False,
     hint: Annotated[Optional[list[str]], typer.Option(
         "--hint", metavar="X,Y,COLOR", show_default=False,
