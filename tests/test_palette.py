@@ -216,3 +216,15 @@ def test_video_vividness_in_a_recipe_is_checked(tmp_path):
 
     with pytest.raises(RecipeError, match="train.video_vividness must be in"):
         load_recipe(_recipe(tmp_path, "video_vividness = 1.5", ab_head="bins"))
+
+
+def test_the_palette_recipe_fits_on_stage_4_and_never_sees_the_calibration_or_report_photos():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    palette, hints = (tomllib.loads((root / name).read_text()) for name in ("natural_palette.toml", "natural_hints.toml"))
+    assert palette["train"]["palette"] is True and palette["init"] == hints["output"]
+    assert palette["output"] == "../vidcolor/weights/natural.safetensors"
+    # name-hash split: [0, 5 %) is reported, [5 %, 10 %) calibrates; the palette trains on the rest only
+    assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
+    assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
