@@ -47,24 +47,28 @@ PALETTE_GRID = tuple(itertools.product(VIVIDNESS[14:23], (0.5, 0.38), PALETTE_ST
 MARGIN_DB = 0.5  # the issue's bar: at least 0.5 dB closer to the truth than the grey photo
 
 
+def _model_luma(rgb_u8: np.ndarray, short: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(luma (1, 1, H, W), its model input at short side ``short``) of a photo (H, W, 3) uint8."""
+    luma = rgb_to_luma(torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255)
+    return luma, torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:], short), mode="area")
+
+
 @torch.no_grad()
 def photo_logits(gen, rgb_u8: np.ndarray, short: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(luma (1, 1, H, W), logits (1, Q, mh/4, mw/4)) of a photo's grey version (short side 256) run
     at a model input of short side ``short`` (the palette, if any, at the weights' strength)."""
-    rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
-    luma = rgb_to_luma(rgb)
-    small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:], short), mode="area")
+    luma, small = _model_luma(rgb_u8, short)
     return luma, gen.ab_logits(small)
 
 
 @torch.no_grad()
-def palette_offset(gen, rgb_u8: np.ndarray, short: int = 256) -> torch.Tensor:
-    """The scene palette's logit offset at strength 1 (1, Q, 1, 1) of a photo's grey version."""
-    rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float() / 255
-    luma = rgb_to_luma(rgb)
-    small = torch.nn.functional.interpolate(luma, size=model_shape(*luma.shape[-2:], short), mode="area")
+def photo_logits_and_palette(gen, rgb_u8: np.ndarray, short: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Weights with a palette: (luma, logits without the palette, the palette's offset at strength 1
+    (1, Q, 1, 1)), from one encoder pass."""
+    luma, small = _model_luma(rgb_u8, short)
     f = gen.encode(small, None)
-    return gen.palette(f[3], f[4])
+    logits = gen.head_bins(gen.decode(small, 0, None, full_res=False, features=f))
+    return luma, logits, gen.palette(f[3], f[4])
 
 
 def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarray, vividness: float, temperature: float,
@@ -83,14 +87,11 @@ def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tu
     """{(vividness, T[, palette strength]): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
     palette = gen.config.palette
     grid = list(PALETTE_GRID) if palette else list(itertools.product(VIVIDNESS, TEMPERATURES))
-    if palette:
-        gen.palette_strength.fill_(0.0)  # logits without the palette; its offset is added per strength
     out: dict = {g: {} for g in grid}
     for name, images in photos.items():
         rows = {g: [] for g in grid}
         for rgb in images:
-            luma, logits = photo_logits(gen, rgb, short)
-            offset = palette_offset(gen, rgb, short) if palette else None
+            luma, logits, offset = photo_logits_and_palette(gen, rgb, short) if palette else (*photo_logits(gen, rgb, short), None)
             truth = rgb / 255.0
             grey = psnr(to_unit(luma.expand(-1, 3, -1, -1)), truth)
             for g in grid:

@@ -29,7 +29,7 @@ from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
 from vidcolor.train.hints import random_hints, recoloured_hints, region_weights
 from vidcolor.train.palette import palette_stage
-from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, is_greyscale, list_images, random_smooth_flow, read_rgb, repeat_counts, split, video_stills
+from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split, video_stills
 from vidcolor.train.recipe import Recipe, load_recipe
 
 STATE_FILE = "state.safetensors"
@@ -60,7 +60,7 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     if recipe.train.threads:
         torch.set_num_threads(recipe.train.threads)
     if recipe.train.palette:
-        return palette_stage(recipe, palette_photos(recipe), quiet=quiet)
+        return palette_stage(recipe, quiet=quiet)
     sets, data_id = prepare_data(recipe)
     run = new_run(recipe, device)
     run.style_grams = style_grams(run, recipe, sets)
@@ -116,19 +116,6 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     if colorize and recipe.train.video_vividness:
         meta["video_vividness"] = recipe.train.video_vividness
     return save_generator(recipe.output, run.gen, meta, dtype=torch.float16)
-
-
-def palette_photos(recipe: Recipe) -> list[np.ndarray]:
-    """The recipe's training photos, once each (no repeats), colour only, at data.load_size."""
-    base = load_generator(recipe.init)
-    if base.config.ab_head != "bins":
-        raise RecipeError(f"train.palette needs init weights with a bins head; {recipe.init.name} has a {base.config.ab_head} head",
-                          "set init to natural weights trained with ab_head = \"bins\"")
-    train_files, _ = split(list_images(list(recipe.data.photos)), recipe.data.val_fraction)
-    images = [img for img in (read_rgb(f, recipe.data.load_size) for f in train_files) if not is_greyscale(img)]
-    if not images:
-        raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")
-    return images
 
 
 def pick_device(name: str) -> torch.device:

@@ -10,6 +10,7 @@ encoder pass a photo).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from vidcolor.color import rgb_to_lab, rgb_to_luma
-from vidcolor.models.generator import AB_STRIDE, Generator, ScenePalette
+from vidcolor.errors import RecipeError
+from vidcolor.models.checkpoint import load_generator, save_generator
+from vidcolor.models.generator import AB_STRIDE, Generator, ScenePalette, vividness_to_prior_shift
+from vidcolor.train.data import is_greyscale, list_images, read_rgb, split
 
 PALETTE_HIDDEN = 512
 
@@ -94,15 +98,25 @@ def fit_palette(x: torch.Tensor, hist: torch.Tensor, seed: int, hidden: int = PA
                                                               "photos": len(train), "holdout": len(val)}
 
 
-def palette_stage(recipe, train_images: list[np.ndarray], quiet: bool = False) -> Path:
-    """The recipe's palette stage: init weights (kept as they are) + a fitted scene palette, decoding
-    from the recipe (vividness, export_temperature, palette_strength), written to recipe.output."""
-    from dataclasses import replace
+def palette_photos(recipe) -> list[np.ndarray]:
+    """The recipe's training photos, once each (no repeats), colour only, at data.load_size."""
+    train_files, _ = split(list_images(list(recipe.data.photos)), recipe.data.val_fraction)
+    images = [img for img in (read_rgb(f, recipe.data.load_size) for f in train_files) if not is_greyscale(img)]
+    if not images:
+        raise RecipeError("every training photo is black and white: there is no colour to learn from", "add colour photos to data.photos")
+    return images
 
-    from vidcolor.models.checkpoint import load_generator, save_generator
-    from vidcolor.models.generator import vividness_to_prior_shift
 
+def palette_stage(recipe, quiet: bool = False) -> Path:
+    """The recipe's palette stage: init weights (kept as they are) + a scene palette fitted on the
+    recipe's training photos, decoding from the recipe (vividness, export_temperature,
+    palette_strength, video_vividness), written to recipe.output. RecipeError before any photo is
+    read when init has no bins head."""
     base = load_generator(recipe.init)
+    if base.config.ab_head != "bins":
+        raise RecipeError(f"train.palette needs init weights with a bins head; {recipe.init.name} has a {base.config.ab_head} head",
+                          "set init to natural weights trained with ab_head = \"bins\"")
+    train_images = palette_photos(recipe)
     gen = Generator(replace(base.config, palette=True, pretrained=False))
     missing, unexpected = gen.load_state_dict(base.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("palette") for k in missing), (missing, unexpected)
