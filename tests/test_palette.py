@@ -216,6 +216,10 @@ def test_video_vividness_in_a_recipe_is_checked(tmp_path):
 
     with pytest.raises(RecipeError, match="train.video_vividness must be in"):
         load_recipe(_recipe(tmp_path, "video_vividness = 1.5", ab_head="bins"))
+    stylize = _recipe(tmp_path / "s", "video_vividness = 0.5")
+    stylize.write_text(stylize.read_text().replace('style = "natural"', 'style = "ukiyoe"'))
+    with pytest.raises(RecipeError, match="train.video_vividness is for colorize styles"):
+        load_recipe(stylize)
 
 
 def test_the_palette_recipe_fits_on_stage_4_and_never_sees_the_calibration_or_report_photos():
