@@ -21,6 +21,9 @@ more colourful where the scene's colours are likely and less where they are not.
 the frozen network's features against each training photo's a/b histogram and added to the logits
 scaled by ``palette_strength`` (a buffer, calibrated like the vividness).
 
+With ``context`` a transformer block (self-attention over the stride-32 map, ``GlobalContext``)
+follows the bottleneck, so every place of the frame sees all of it; it starts as a no-op.
+
 ``Generator.for_style(name)`` returns a single-style module with ``forward(luma)``: the shape that
 gets exported to ONNX / TensorRT (the style index is a constant there, no control flow on data).
 """
@@ -81,6 +84,7 @@ class GeneratorConfig:
     hint_null: bool = False  # hint branch: the affinity softmax has a "like no hint" entry that keeps the automatic colour
     hint_cues: bool = False  # hint branch: the affinity also falls with the difference in luma and in automatic a/b from the hint
     palette: bool = False  # bins head: a scene-palette MLP (pooled encoder features -> bin logit offset, see the module docstring)
+    context: bool = False  # a self-attention block over the stride-32 map (every place sees the whole frame), see GlobalContext
 
     @classmethod
     def tiny(cls, styles: tuple[str, ...] = ("natural", "ukiyoe")) -> "GeneratorConfig":
@@ -90,7 +94,7 @@ class GeneratorConfig:
     def to_dict(self) -> dict:
         return {"styles": list(self.styles), "decoder": list(self.decoder), "chroma_gain": self.chroma_gain, "ab_head": self.ab_head, "hints": self.hints,
                 "encoder": self.encoder, "hint_branch": self.hint_branch, "hint_null": self.hint_null, "hint_cues": self.hint_cues,
-                "palette": self.palette}
+                "palette": self.palette, "context": self.context}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneratorConfig":
@@ -99,6 +103,7 @@ class GeneratorConfig:
             ab_head=str(d.get("ab_head", "regress")), hints=bool(d.get("hints", False)), encoder=str(d.get("encoder", "lite0")),
             hint_branch=bool(d.get("hint_branch", False)), hint_null=bool(d.get("hint_null", False)),
             hint_cues=bool(d.get("hint_cues", False)), palette=bool(d.get("palette", False)),
+            context=bool(d.get("context", False)),
         )
 
     def __post_init__(self) -> None:
@@ -179,6 +184,39 @@ class ScenePalette(nn.Module):
 
     def forward(self, f16: torch.Tensor, f32: torch.Tensor) -> torch.Tensor:
         return self.net(self.pooled(f16, f32))[:, :, None, None]
+
+
+class GlobalContext(nn.Module):
+    """Stride-32 map (N, C, h, w) -> (N, C, h, w): one pre-norm transformer block over its h*w places
+    (multi-head self-attention, then a 2x MLP), both residual. Every place sees the whole frame, so a
+    face's colour can follow from the clothes and the sky's from the street (the convolutions see a
+    window). Both residual branches start at zero: a block added to trained weights changes nothing
+    until it learns. Written with plain matmuls so that ONNX and TensorRT take it as it is; at
+    256x448 it is 112 places, so its cost is negligible."""
+
+    def __init__(self, channels: int, heads: int = 4) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"GlobalContext: {channels} channels do not split over {heads} heads")
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+        self.norm2 = nn.LayerNorm(channels)
+        self.mlp = nn.Sequential(nn.Linear(channels, 2 * channels), nn.GELU(), nn.Linear(2 * channels, channels))
+        with torch.no_grad():
+            for last in (self.proj, self.mlp[2]):
+                last.weight.zero_()
+                last.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)  # (N, L, C)
+        q, k, v = self.qkv(self.norm1(t)).reshape(n, -1, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (N, heads, L, C/heads)
+        att = torch.softmax(q @ k.transpose(-2, -1) * (c // self.heads) ** -0.5, dim=-1)
+        t = t + self.proj((att @ v).transpose(1, 2).reshape(n, -1, c))
+        t = t + self.mlp(self.norm2(t))
+        return t.transpose(1, 2).reshape(n, c, h, w)
 
 
 class HintBranch(nn.Module):
@@ -281,6 +319,8 @@ class Generator(nn.Module):
         d16, d8, d4, d2, d1 = config.decoder
         s2, s4, s8, s16, s32 = self.encoder.skip_channels
         self.bottleneck = nn.Conv2d(s32, d16, 1)
+        if config.context:
+            self.context = GlobalContext(d16)
         self.up16 = UpBlock(d16, s16, d16, n, separable=False)
         self.up8 = UpBlock(d16, s8, d8, n, separable=False)
         self.up4 = UpBlock(d8, s4, d4, n, separable=True)
@@ -329,6 +369,8 @@ class Generator(nn.Module):
         ``features``: the encoder maps of ``encode`` if already computed (two styles, one encoder pass)."""
         f2, f4, f8, f16, f32 = self.encode(luma, hints) if features is None else features
         x = self.bottleneck(f32)
+        if self.config.context:
+            x = self.context(x)
         x = self.up16(x, f16, style)
         x = self.up8(x, f8, style)
         x = self.up4(x, f4, style)

@@ -231,7 +231,7 @@ def init_generator(recipe: Recipe) -> Generator:
     torch.manual_seed(recipe.seed)
     t = recipe.train
     if recipe.init is None:
-        config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0, encoder=t.encoder)
+        config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0, encoder=t.encoder, context=t.context)
         return _with_decoding(build_generator(config, seed=recipe.seed), t)
     base = load_generator(recipe.init)
     if base.config.encoder != t.encoder:
@@ -245,7 +245,7 @@ def init_generator(recipe: Recipe) -> Generator:
         base = add_style_slots(base, missing, seed=recipe.seed)
     target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0,
                      hint_branch=base.config.hint_branch or t.hint_branch, hint_null=base.config.hint_null or t.hint_null,
-                     hint_cues=base.config.hint_cues or t.hint_cues)
+                     hint_cues=base.config.hint_cues or t.hint_cues, context=base.config.context or t.context)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
     if STYLES[recipe.style].mode != "colorize":

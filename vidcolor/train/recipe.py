@@ -58,6 +58,7 @@ class TrainSpec:
     hint_cues: bool = False  # hint branch: its affinity also weighs luma and automatic a/b differences from the hint
     hint_recolour: float = 0.0  # hint branch: share of photos whose hinted region is recoloured in the target (hints.recoloured_hints)
     hint_region_balance: float = 0.0  # hint branch: 0..1, how far a recoloured region's loss is raised to half the photo's (hints.region_weights)
+    context: bool = False  # add a self-attention block at stride 32 (GeneratorConfig.context; starts as a no-op on init)
     palette: bool = False  # bins head: fit only a scene palette onto init (vidcolor.train.palette; no steps are trained)
     palette_strength: float = 0.5  # the palette's logit offset scale written into the weights; calibrated
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
