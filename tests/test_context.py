@@ -92,3 +92,15 @@ def test_train_context_adds_the_block_to_init_and_trains_it_with_the_rest(tmp_pa
     assert out.context.proj.weight.abs().sum() > 0 and out.context.mlp[2].weight.abs().sum() > 0  # learned from zero
     old = load_generator(init).state_dict()
     assert not torch.equal(out.state_dict()["head_bins.weight"], old["head_bins.weight"])  # the rest trains too
+
+
+def test_the_stage_6_recipe_starts_from_the_shipped_weights_and_holds_out_what_they_held_out():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    stage6, palette = (tomllib.loads((root / name).read_text()) for name in ("natural_context.toml", "natural_palette.toml"))
+    assert stage6["train"]["context"] is True and stage6["init"] == palette["output"]
+    assert not stage6["output"].startswith("../vidcolor/weights")  # not shipped (docs/MODEL.md "Session 9")
+    assert stage6["data"]["val_fraction"] == palette["data"]["val_fraction"] == 0.10
+    assert sorted(stage6["data"]["photos"]) == sorted(palette["data"]["photos"])
