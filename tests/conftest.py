@@ -196,3 +196,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test media not found at {SHARED_DATA} (CI provides ../shared/data)")
     return SHARED_DATA
+
+
+def onnx_matches_torch(module, x, atol: float = 1e-3) -> None:
+    """Export ``module`` as `vidcolor run` does (engine.export_onnx_bytes, static shape of ``x``
+    (N, 1, H, W)), run it in onnxruntime on CPU, and assert it gives the module's output."""
+    ort = pytest.importorskip("onnxruntime")
+    import torch
+
+    from vidcolor.engine import export_onnx_bytes
+
+    session = ort.InferenceSession(export_onnx_bytes(module, x.shape[2], x.shape[3], x.shape[0]), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], module(x).numpy(), atol=atol)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
+from conftest import onnx_matches_torch
 
 from vidcolor.errors import CheckpointError, StyleError
 from vidcolor.models.checkpoint import load_generator, read_checkpoint, save_generator
@@ -46,15 +46,8 @@ def test_discriminator_patch_output():
     assert PatchDiscriminator()(torch.rand(2, 3, 64, 96)).shape == (2, 1, 7, 11)
 
 
-def test_onnx_export_matches_torch(gen, tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    module = gen.for_style("natural")
-    x = torch.rand(1, 1, 64, 96)
-    path = tmp_path / "g.onnx"
-    torch.onnx.export(module, (x,), str(path), input_names=["luma"], output_names=["out"], opset_version=17, dynamo=False)
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"luma": x.numpy()})[0]
-    with torch.no_grad():
-        np.testing.assert_allclose(got, module(x).numpy(), atol=1e-3)
+def test_onnx_export_matches_torch(gen):
+    onnx_matches_torch(gen.for_style("natural"), torch.rand(1, 1, 64, 96))
 
 
 def test_checkpoint_round_trip(gen, tmp_path):

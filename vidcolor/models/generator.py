@@ -398,11 +398,11 @@ class Generator(nn.Module):
         ab = annealed_mean(logits + (self.prior_shift * self.bin_log_weight).view(1, -1, 1, 1), self.bins, self.temperature) * self.config.chroma_gain
         return ab if size is None else F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
 
-    def ab_with_hints(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
-        """Hint branch: stride-4 features (N, d4, h, w), luma (N, 1, H, W), hints (N, 3, H, W)
-        [, the bin logits (N, Q, h, w) when already computed] -> a/b (N, 2, H, W)."""
+    def ab_with_hints(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Hint branch: stride-4 features (N, d4, h, w), luma (N, 1, H, W), hints (N, 3, H, W) and
+        the automatic bin logits of ``bin_logits`` (N, Q, h, w; the palette's offset included) -> a/b (N, 2, H, W)."""
         size = features.shape[-2:]
-        ab = self.logits_to_ab(self.head_bins(features) if logits is None else logits)
+        ab = self.logits_to_ab(logits)
         ab = self.hint_net(features, F.adaptive_avg_pool2d(luma, size), downsample_hints(hints, size), ab)
         return F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
 
