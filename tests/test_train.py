@@ -362,19 +362,14 @@ def test_the_equal_steps_ablation_twins_differ_only_in_what_they_ablate():
     """train/ablation_*.toml from ImageNet (docs/MODEL.md "Equal-steps ablation"): the same photos,
     split, seed, rates, steps and losses as the Lite0 base; each twin changes one thing, and none
     writes into the package."""
-    from dataclasses import asdict
-
     root = Path(__file__).resolve().parents[1] / "train"
-    base, lite2, nodeg, regress = (load_recipe(root / f"ablation_{n}.toml") for n in ("encoder_lite0", "encoder_lite2", "nodegrade", "regress_scratch"))
-    runs = [base, lite2, nodeg, regress]
+    base, lite2, nodeg = (load_recipe(root / f"ablation_{n}.toml") for n in ("encoder_lite0", "encoder_lite2", "nodegrade"))
+    runs = [base, lite2, nodeg]
     assert all(r.init is None and r.seed == base.seed and "weights" not in r.output.parts for r in runs)
-    assert len({r.output for r in runs}) == len({r.run_dir for r in runs}) == 4
+    assert len({r.output for r in runs}) == len({r.run_dir for r in runs}) == 3
     assert replace(base.train, encoder="lite2") == lite2.train and base.data == lite2.data and base.loss == lite2.loss
     assert replace(base.data, degrade=0.0) == nodeg.data and base.data.degrade == 0.5 and base.train == nodeg.train and base.loss == nodeg.loss
-    decoding = ("ab_head", "temperature", "export_temperature", "vividness")
-    same = lambda spec: {k: v for k, v in asdict(spec).items() if k not in decoding}  # noqa: E731
-    assert same(base.train) == same(regress.train) and (base.train.ab_head, regress.train.ab_head) == ("bins", "regress")
-    assert regress.loss.color_beta == 1.0 and base.data == regress.data and base.data.val_fraction == 0.10
+    assert base.data.val_fraction == 0.10 and base.train.ab_head == "bins"
 
 
 def test_learning_rate_drop_from_its_step_on(tmp_path):
