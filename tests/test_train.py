@@ -363,12 +363,13 @@ def test_the_equal_steps_ablation_twins_differ_only_in_what_they_ablate():
     split, seed, rates, steps and losses as the Lite0 base; each twin changes one thing, and none
     writes into the package."""
     root = Path(__file__).resolve().parents[1] / "train"
-    base, lite2, nodeg = (load_recipe(root / f"ablation_{n}.toml") for n in ("encoder_lite0", "encoder_lite2", "nodegrade"))
-    runs = [base, lite2, nodeg]
+    base, lite2, nodeg, norepeat = (load_recipe(root / f"ablation_{n}.toml") for n in ("encoder_lite0", "encoder_lite2", "nodegrade", "norepeat"))
+    runs = [base, lite2, nodeg, norepeat]
     assert all(r.init is None and r.seed == base.seed and "weights" not in r.output.parts for r in runs)
-    assert len({r.output for r in runs}) == len({r.run_dir for r in runs}) == 3
+    assert len({r.output for r in runs}) == len({r.run_dir for r in runs}) == 4
     assert replace(base.train, encoder="lite2") == lite2.train and base.data == lite2.data and base.loss == lite2.loss
     assert replace(base.data, degrade=0.0) == nodeg.data and base.data.degrade == 0.5 and base.train == nodeg.train and base.loss == nodeg.loss
+    assert replace(base.data, repeat={}) == norepeat.data and base.data.repeat["imagenet"] == 3 and base.train == norepeat.train
     assert base.data.val_fraction == 0.10 and base.train.ab_head == "bins"
 
 
