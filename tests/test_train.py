@@ -358,6 +358,7 @@ def test_encoder_choice_for_fresh_runs_and_a_mismatch_with_init(tmp_path):
     with pytest.raises(RecipeError, match="train.encoder must be"):
         load_recipe(_recipe(tmp_path / "d", encoder="resnet"))
 
+
 def test_the_equal_steps_ablation_twins_differ_only_in_what_they_ablate():
     """train/ablation_*.toml from ImageNet (docs/MODEL.md "Equal-steps ablation"): the same photos,
     split, seed, rates, steps and losses as the Lite0 base; each twin changes one thing, and none
