@@ -493,3 +493,28 @@ def test_natural_video_recipe_takes_colour_from_no_held_out_or_calibration_clip(
     davis = {p.name for p in stills if p.suffix != ".mp4"}
     trained_davis = {Path(p).name for p in data["video_frames"] if "davis" in p}
     assert davis == trained_davis and len(davis) == 7  # the other 7 DAVIS shots are report clips
+
+
+def test_the_stage_6_chain_continues_the_no_repeat_twin_and_holds_out_what_v5_held_out():
+    """train/natural6_*.toml (docs/MODEL.md "Session 11"): 6a is the no-repeat ablation twin trained
+    longer at a constant rate (the same seed, so the same batches); each later stage starts from the
+    one before; every stage trains on the same photos with the same name-hash split and no repeats, and
+    the real-motion clips leave out the 7 held-out DAVIS shots, as v5's did."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    a, b, c, p = (tomllib.loads((root / f"natural6_{n}.toml").read_text()) for n in ("base", "scale", "hints", "palette"))
+    twin = tomllib.loads((root / "ablation_norepeat.toml").read_text())
+    v5 = tomllib.loads((root / "natural_scale2.toml").read_text())
+    assert a["seed"] == twin["seed"] and a["data"] == twin["data"] and a["loss"] == twin["loss"] and "init" not in a
+    differs = {k for k in twin["train"].keys() | a["train"].keys() if twin["train"].get(k) != a["train"].get(k)}
+    assert differs == {"steps", "lr_drop_at", "lr_drop", "snapshot_every"} and "lr_drop_at" not in a["train"]
+    assert a["train"]["steps"] > twin["train"]["steps"]
+    assert (b["init"], c["init"], p["init"]) == (a["output"], b["output"], c["output"])
+    for stage in (a, b, c, p):
+        assert sorted(stage["data"]["photos"]) == sorted(twin["data"]["photos"]) and stage["data"]["val_fraction"] == 0.10
+        assert "repeat" not in stage["data"]
+    assert b["data"]["video_frames"] == v5["data"]["video_frames"] and b["data"]["video_val_fraction"] == 0.2
+    assert b["data"]["load_size"] == 256 and b["train"]["resolution"] == 192 and b["train"]["hint_fraction"] > 0
+    assert c["train"]["hint_branch"] and c["train"]["hint_null"] and p["train"]["palette"]
+    assert len({s["output"] for s in (a, b, c, p)}) == len({s["run_dir"] for s in (a, b, c, p)}) == 4
