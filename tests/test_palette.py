@@ -171,16 +171,31 @@ def test_palette_recipe_errors_name_the_fix(tmp_path):
         train_from_recipe(_palette_recipe(tmp_path / "b", regress), {}, resume=False, quiet=True)
 
 
-def test_the_shipped_gallery_colourizes_exactly_as_the_shipped_natural():
-    """gallery.safetensors also serves natural (--strength blends the two): with the palette both
-    files must give the same colours."""
+def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_a_palette_too():
+    """natural.safetensors is train/natural6_palette.toml's output (natural v6): its header records
+    that recipe (and its network's last trained stage) and its calibrated decoding is the one the
+    recipe writes. The gallery's natural slot
+    is still v5 (its styles were trained on v5's network; docs/MODEL.md "Session 11"), with v5's
+    palette, so --strength still blends two pictures of one file."""
+    import json
+    import tomllib
+
+    from safetensors import safe_open
+
     from vidcolor.models.checkpoint import WEIGHTS_DIR
 
+    recipe = tomllib.loads((Path(__file__).resolve().parents[1] / "train" / "natural6_palette.toml").read_text())["train"]
     nat, gal = load_generator(WEIGHTS_DIR / "natural.safetensors"), load_generator(WEIGHTS_DIR / "gallery.safetensors")
-    assert nat.config.palette and gal.config.palette and float(nat.palette_strength) > 0
-    luma = torch.rand(1, 1, 64, 96)
-    with torch.no_grad():
-        assert torch.equal(gal(luma, gal.style_index("natural")), nat(luma, 0))
+    with safe_open(str(WEIGHTS_DIR / "natural.safetensors"), framework="pt") as f:
+        header = json.loads(f.metadata()["vidcolor"])
+    assert Path(header["palette"]["recipe"]["path"]).name == "natural6_palette.toml"  # the stage that wrote the file
+    assert Path(header["recipe"]["path"]).name == "natural6_hints.toml"  # the network's last trained stage
+    assert header["video_vividness"] == pytest.approx(recipe["video_vividness"])
+    assert nat.config.palette and gal.config.palette
+    assert float(nat.palette_strength) == pytest.approx(recipe["palette_strength"], abs=1e-3)  # fp16 buffers
+    assert float(nat.temperature) == pytest.approx(recipe["export_temperature"], abs=1e-3)
+    assert nat.vividness() == pytest.approx(recipe["vividness"], abs=1e-3)
+    assert not torch.equal(gal.palette_strength, nat.palette_strength)  # the gallery keeps v5's decoding
 
 
 def test_video_runs_decode_at_the_weights_video_default_and_photos_at_theirs(tmp_path):
@@ -218,13 +233,15 @@ def test_video_vividness_in_a_recipe_is_checked(tmp_path):
         load_recipe(stylize)
 
 
-def test_the_palette_recipe_fits_on_stage_4_and_never_sees_the_calibration_or_report_photos():
+def test_the_palette_recipes_fit_on_their_hint_stage_and_never_see_the_calibration_or_report_photos():
     import tomllib
 
     root = Path(__file__).resolve().parents[1] / "train"
-    palette, hints = (tomllib.loads((root / name).read_text()) for name in ("natural_palette.toml", "natural_hints.toml"))
-    assert palette["train"]["palette"] is True and palette["init"] == hints["output"]
-    assert palette["output"] == "../vidcolor/weights/natural.safetensors"
-    # name-hash split: [0, 5 %) is reported, [5 %, 10 %) calibrates; the palette trains on the rest only
-    assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
-    assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
+    for palette_name, hints_name in (("natural_palette.toml", "natural_hints.toml"), ("natural6_palette.toml", "natural6_hints.toml")):
+        palette, hints = (tomllib.loads((root / name).read_text()) for name in (palette_name, hints_name))
+        assert palette["train"]["palette"] is True and palette["init"] == hints["output"]
+        # name-hash split: [0, 5 %) is reported, [5 %, 10 %) calibrates; the palette trains on the rest only
+        assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
+        assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
+    shipped = [n for n in ("natural_palette.toml", "natural6_palette.toml") if tomllib.loads((root / n).read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
+    assert shipped == ["natural6_palette.toml"]
