@@ -174,9 +174,8 @@ def test_palette_recipe_errors_name_the_fix(tmp_path):
 def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_a_palette_too():
     """natural.safetensors is train/natural6_palette.toml's output (natural v6): its header records
     that recipe (and its network's last trained stage) and its calibrated decoding is the one the
-    recipe writes. The gallery's natural slot
-    is still v5 (its styles were trained on v5's network; docs/MODEL.md "Session 11"), with v5's
-    palette, so --strength still blends two pictures of one file."""
+    recipe writes. The gallery's natural slot is still v5 (its styles were trained on v5's network;
+    docs/MODEL.md "natural v6"), with v5's palette, so --strength still blends two pictures of one file."""
     import json
     import tomllib
 

@@ -496,7 +496,7 @@ def test_natural_video_recipe_takes_colour_from_no_held_out_or_calibration_clip(
 
 
 def test_the_stage_6_chain_continues_the_no_repeat_twin_and_holds_out_what_v5_held_out():
-    """train/natural6_*.toml (docs/MODEL.md "Session 11"): 6a is the no-repeat ablation twin trained
+    """train/natural6_*.toml (docs/MODEL.md "natural v6"): 6a is the no-repeat ablation twin trained
     longer at a constant rate (the same seed, so the same batches); each later stage starts from the
     one before; every stage trains on the same photos with the same name-hash split and no repeats, and
     the real-motion clips leave out the 7 held-out DAVIS shots, as v5's did."""
