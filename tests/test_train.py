@@ -518,3 +518,41 @@ def test_the_stage_6_chain_continues_the_no_repeat_twin_and_holds_out_what_v5_he
     assert b["data"]["load_size"] == 256 and b["train"]["resolution"] == 192 and b["train"]["hint_fraction"] > 0
     assert c["train"]["hint_branch"] and c["train"]["hint_null"] and p["train"]["palette"]
     assert len({s["output"] for s in (a, b, c, p)}) == len({s["run_dir"] for s in (a, b, c, p)}) == 4
+
+
+
+def test_the_stage_7_chain_trains_6b_on_and_refits_the_hint_branch_and_palette():
+    """train/natural7_*.toml: 7a is 6b (train/natural6_scale.toml) trained on from 6b's output with only
+    its steps, rates' schedule and seed changed (and init_trunk_only, so the shipped v6 file may stand in
+    for 6b's output); 7c and the palette are 6c's and v6's recipes on the new trunk."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    b, c, p6 = (tomllib.loads((root / f"natural6_{n}.toml").read_text()) for n in ("scale", "hints", "palette"))
+    a7, c7, p7 = (tomllib.loads((root / f"natural7_{n}.toml").read_text()) for n in ("more", "hints", "palette"))
+    assert a7["init"] == b["output"] and (c7["init"], p7["init"]) == (a7["output"], c7["output"])
+    assert a7["data"] == b["data"] and a7["loss"] == b["loss"] and a7["seed"] != b["seed"]
+    differs = {k for k in b["train"].keys() | a7["train"].keys() if b["train"].get(k) != a7["train"].get(k)}
+    assert differs == {"steps", "lr_drop_at", "init_trunk_only"} and a7["train"]["init_trunk_only"] is True
+    assert c7["data"] == c["data"] and c7["train"] == c["train"] and c7["loss"] == c["loss"]
+    assert p7["data"] == p6["data"] and p7["train"]["palette"] is True
+    assert len({s["output"] for s in (a7, c7, p7)} | {b["output"], c["output"]}) == 5
+
+def test_init_trunk_only_drops_the_hint_branch_and_palette_and_keeps_the_trunk(tmp_path):
+    """A stage that trains on a shipped trunk (train/natural7_more.toml) starts from exactly its
+    encoder and decoder; the hint branch and palette fitted to the old trunk are not carried over."""
+    from vidcolor.models.checkpoint import load_generator, save_generator
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+    from vidcolor.train.loop import init_generator
+
+    config = replace(GeneratorConfig.tiny(("natural",)), ab_head="bins", hints=True, hint_branch=True, hint_null=True, palette=True)
+    init = save_generator(tmp_path / "init.safetensors", build_generator(config, seed=1))
+    path = _recipe(tmp_path, "init_trunk_only = true", ab_head="bins", hint_fraction=0.3)
+    path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
+    gen, base = init_generator(load_recipe(path)), load_generator(init)
+    assert not (gen.config.hint_branch or gen.config.hint_null or gen.config.palette) and gen.config.hints
+    trunk = {k: v for k, v in base.state_dict().items() if not k.startswith(("hint_net", "palette")) and k not in ("temperature", "prior_shift")}
+    assert trunk and all(torch.equal(gen.state_dict()[k], v) for k, v in trunk.items())
+    assert not any(k.startswith(("hint_net", "palette")) for k in gen.state_dict())
+    with pytest.raises(RecipeError, match="init_trunk_only"):
+        load_recipe(_recipe(tmp_path / "noinit", "init_trunk_only = true", ab_head="bins"))

@@ -246,6 +246,8 @@ def init_generator(recipe: Recipe) -> Generator:
     target = replace(base.config, ab_head=t.ab_head or base.config.ab_head, hints=base.config.hints or t.hint_fraction > 0,
                      hint_branch=base.config.hint_branch or t.hint_branch, hint_null=base.config.hint_null or t.hint_null,
                      hint_cues=base.config.hint_cues or t.hint_cues, context=base.config.context or t.context)
+    if t.init_trunk_only:  # the hint branch and the palette were fitted to init's trunk: dropped, refitted after
+        target = replace(target, hint_branch=False, hint_null=False, hint_cues=False, palette=False)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
     if STYLES[recipe.style].mode != "colorize":

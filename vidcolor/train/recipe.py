@@ -61,6 +61,8 @@ class TrainSpec:
     context: bool = False  # add a self-attention block at stride 32 (GeneratorConfig.context; starts as a no-op on init)
     palette: bool = False  # bins head: fit only a scene palette onto init (vidcolor.train.palette; no steps are trained)
     palette_strength: float = 0.5  # the palette's logit offset scale written into the weights; calibrated
+    init_trunk_only: bool = False  # colorize: start from init's trunk only (its hint branch and palette are dropped, to be
+    # refitted on the new trunk by a hint-branch and a palette recipe after this one)
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
     # stages and the RGB head); everything natural colourization uses stays exactly as in init
 
@@ -215,6 +217,8 @@ def validate(r: Recipe) -> None:
     if r.train.style_only and (STYLES[r.style].mode != "stylize" or r.init is None):
         raise RecipeError("train.style_only trains stylizing styles onto init weights", "set init and stylizing styles")
     t = r.train
+    if t.init_trunk_only and (r.init is None or STYLES[r.style].mode != "colorize" or t.hint_branch or t.palette):
+        raise RecipeError("train.init_trunk_only trains a colorize trunk on from init weights", "set init, and train the hint branch and the palette in their own recipes")
     if t.steps <= 0 or t.batch <= 0:
         raise RecipeError("train.steps and train.batch must be positive")
     if t.resolution < 64 or t.resolution % 32:
