@@ -3,7 +3,8 @@
     python benchmarks/eval_natural.py photos [--weights W ...] [--split report|calibration] [--vividness V ...]
                                              [--degraded] [--hints 10] [--limit N] [--json out.json]
     python benchmarks/eval_natural.py recolour [--weights W ...] [--split report|calibration] [--json out.json]
-    python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--split report|calibration] [--json out.json]
+    python benchmarks/eval_natural.py videos [--weights W] [--vividness V] [--split report|calibration|wide]
+                                             [--max-frames N] [--json out.json]
     python benchmarks/eval_natural.py sheets [--weights OLD NEW] [--out docs/img]   # + colourfulness on old material
 
 Splits (by file-name hash, as training splits them; train/natural_bins.toml trains on neither):
@@ -31,7 +32,9 @@ recoloured photo minus the automatic result's.
 
 ``videos``: the held-out clips (the 7 DAVIS shots no recipe trains on, and the videos_more clips
 with hash < 20 %; ``--split calibration``: the 6 non-Vimeo clips with hash in [20 %, 35 %), which
-no recipe takes colour from) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
+no recipe takes colour from; ``--split wide``: the 32 clips outside the report split but Vimeo's, for
+weights from chains with no video colour targets, see ``held_out_clips``; ``--max-frames N``: each
+clip's first N frames) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
 libx264 crf 18) and scored by `vidcolor eval` against the true colour. The grey bar is our own
 output's luma shown as grey (the same libx264 rounding of the luma); the lossless grey's PSNR is
 kept in the JSON as psnr_grey_lossless.
@@ -202,15 +205,20 @@ def held_out_clips(data: Path, split: str = "report") -> dict[str, list[np.ndarr
 
     ``report``: the 7 DAVIS shots no recipe trains on and the videos_more clips of the 20 % hold-out.
     ``calibration``: the non-Vimeo videos_more clips with name hash in [20 %, 35 %), which the
-    temporal loss sees (luma only) but no recipe takes colour from (train/natural_video.toml)."""
+    temporal loss sees (luma only) but no recipe takes colour from (train/natural_video.toml).
+    ``wide``: every clip outside ``report`` but Vimeo's 7-frame ones: the 7 trained DAVIS shots and
+    the 25 non-Vimeo videos_more clips with hash >= 20 %. Only for weights whose chain took no colour
+    from video (v6 on: train/natural6_*.toml, natural7_*.toml see them through the temporal loss, in
+    luma); v5's train/natural_video.toml took colour from 26 of them."""
     clips: dict = {}
-    if split == "report":
+    if split in ("report", "wide"):
         for seq in sorted((data / "video_frames" / "davis").iterdir()):
-            if seq.name not in TRAINED_DAVIS:
+            if (seq.name in TRAINED_DAVIS) == (split == "wide"):
                 clips[f"davis/{seq.name}"] = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in sorted(seq.glob("*.jpg"))]
     for clip in sorted((data / "videos_more").glob("*.mp4")):
         calibration = is_validation(clip, 0.35) and not is_validation(clip, 0.2) and "vimeo90k" not in clip.name
-        if (is_validation(clip, 0.2) if split == "report" else calibration):
+        wide = not is_validation(clip, 0.2) and "vimeo90k" not in clip.name
+        if {"report": is_validation(clip, 0.2), "calibration": calibration, "wide": wide}[split]:
             clips[clip.stem] = clip
     return clips
 
@@ -268,7 +276,7 @@ def videos_main(args) -> dict:
         for name, source in list(held_out_clips(args.data, args.split).items())[: args.limit or None]:
             t0 = time.perf_counter()
             grey, colour, out = (Path(tmp) / f"{name.replace('/', '_')}.{k}.mkv" for k in ("grey", "colour", "out"))
-            write_pair(clip_frames(source), grey, colour)
+            write_pair(clip_frames(source)[: args.max_frames or None], grey, colour)
             run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True, engine_dir=Path(tmp)))
             ours = evaluate_videos(out, source=grey, reference=colour)
             bar = grey_of_output_psnr(out, colour)
@@ -351,7 +359,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--weights", type=Path, nargs="*", default=None)
     ap.add_argument("--vividness", type=float, nargs="*", default=None)
-    ap.add_argument("--split", choices=["report", "calibration"], default="report")
+    ap.add_argument("--split", choices=["report", "calibration", "wide"], default="report")  # wide: videos only
+    ap.add_argument("--max-frames", type=int, default=0)  # videos: the first N frames of each clip (0: all)
     ap.add_argument("--degraded", action="store_true")
     ap.add_argument("--hints", type=int, default=0)
     ap.add_argument("--limit", type=int, default=0)

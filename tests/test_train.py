@@ -495,6 +495,24 @@ def test_natural_video_recipe_takes_colour_from_no_held_out_or_calibration_clip(
     assert davis == trained_davis and len(davis) == 7  # the other 7 DAVIS shots are report clips
 
 
+
+def test_the_wide_video_calibration_split_is_disjoint_from_the_report_clips_and_v6_on_take_no_video_colour(shared_data):
+    """benchmarks/eval_natural.py videos --split wide: the 32 clips outside the report split (but
+    Vimeo's 7-frame ones), valid for chains that take no colour from video: no natural6/7 recipe has
+    video_stills, and the report clips are the same whichever split is asked for."""
+    import sys
+    import tomllib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from eval_natural import held_out_clips
+
+    report, calibration, wide = (set(held_out_clips(shared_data, s)) for s in ("report", "calibration", "wide"))
+    assert len(report) == 19 and len(wide) == 32 and not report & wide and calibration < wide
+    assert sum(n.startswith("davis/") for n in wide) == sum(n.startswith("davis/") for n in report) == 7
+    root = Path(__file__).resolve().parents[1] / "train"
+    for recipe in sorted(root.glob("natural[67]_*.toml")):
+        assert "video_stills" not in tomllib.loads(recipe.read_text()).get("data", {}), recipe.name
+
 def test_the_stage_6_chain_continues_the_no_repeat_twin_and_holds_out_what_v5_held_out():
     """train/natural6_*.toml (docs/MODEL.md "natural v6"): 6a is the no-repeat ablation twin trained
     longer at a constant rate (the same seed, so the same batches); each later stage starts from the
