@@ -172,7 +172,7 @@ def test_palette_recipe_errors_name_the_fix(tmp_path):
 
 
 def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_a_palette_too():
-    """natural.safetensors is train/natural6_palette.toml's output (natural v6): its header records
+    """natural.safetensors is train/natural7_palette.toml's output (natural v7): its header records
     that recipe (and its network's last trained stage) and its calibrated decoding is the one the
     recipe writes. The gallery's natural slot is still v5 (its styles were trained on v5's network;
     docs/MODEL.md "natural v6"), with v5's palette, so --strength still blends two pictures of one file."""
@@ -183,12 +183,12 @@ def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_a
 
     from vidcolor.models.checkpoint import WEIGHTS_DIR
 
-    recipe = tomllib.loads((Path(__file__).resolve().parents[1] / "train" / "natural6_palette.toml").read_text())["train"]
+    recipe = tomllib.loads((Path(__file__).resolve().parents[1] / "train" / "natural7_palette.toml").read_text())["train"]
     nat, gal = load_generator(WEIGHTS_DIR / "natural.safetensors"), load_generator(WEIGHTS_DIR / "gallery.safetensors")
     with safe_open(str(WEIGHTS_DIR / "natural.safetensors"), framework="pt") as f:
         header = json.loads(f.metadata()["vidcolor"])
-    assert Path(header["palette"]["recipe"]["path"]).name == "natural6_palette.toml"  # the stage that wrote the file
-    assert Path(header["recipe"]["path"]).name == "natural6_hints.toml"  # the network's last trained stage
+    assert Path(header["palette"]["recipe"]["path"]).name == "natural7_palette.toml"  # the stage that wrote the file
+    assert Path(header["recipe"]["path"]).name == "natural7_hints.toml"  # the network's last trained stage
     assert header["video_vividness"] == pytest.approx(recipe["video_vividness"])
     assert nat.config.palette and gal.config.palette
     assert float(nat.palette_strength) == pytest.approx(recipe["palette_strength"], abs=1e-3)  # fp16 buffers
@@ -236,11 +236,13 @@ def test_the_palette_recipes_fit_on_their_hint_stage_and_never_see_the_calibrati
     import tomllib
 
     root = Path(__file__).resolve().parents[1] / "train"
-    for palette_name, hints_name in (("natural_palette.toml", "natural_hints.toml"), ("natural6_palette.toml", "natural6_hints.toml")):
+    for palette_name, hints_name in (("natural_palette.toml", "natural_hints.toml"), ("natural6_palette.toml", "natural6_hints.toml"),
+                                     ("natural7_palette.toml", "natural7_hints.toml")):
         palette, hints = (tomllib.loads((root / name).read_text()) for name in (palette_name, hints_name))
         assert palette["train"]["palette"] is True and palette["init"] == hints["output"]
         # name-hash split: [0, 5 %) is reported, [5 %, 10 %) calibrates; the palette trains on the rest only
         assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
         assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
-    shipped = [n for n in ("natural_palette.toml", "natural6_palette.toml") if tomllib.loads((root / n).read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
-    assert shipped == ["natural6_palette.toml"]
+    names = ("natural_palette.toml", "natural6_palette.toml", "natural7_palette.toml")
+    shipped = [n for n in names if tomllib.loads((root / n).read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
+    assert shipped == ["natural7_palette.toml"]
