@@ -556,6 +556,23 @@ def test_the_stage_7_chain_trains_6b_on_and_refits_the_hint_branch_and_palette()
     assert p7["data"] == p6["data"] and p7["train"]["palette"] is True
     assert len({s["output"] for s in (a7, c7, p7)} | {b["output"], c["output"]}) == 5
 
+def test_the_stage_8_chain_trains_7a_on_and_refits_the_hint_branch_and_palette():
+    """train/natural8_*.toml: 8a is 7a (train/natural7_more.toml) trained on from 7a's output with only
+    its seed changed; 8c and the palette are 7c's and v7's recipes on the new trunk, every output new."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    a7, c7, p7 = (tomllib.loads((root / f"natural7_{n}.toml").read_text()) for n in ("more", "hints", "palette"))
+    a8, c8, p8 = (tomllib.loads((root / f"natural8_{n}.toml").read_text()) for n in ("more", "hints", "palette"))
+    assert a8["init"] == a7["output"] and (c8["init"], p8["init"]) == (a8["output"], c8["output"])
+    assert a8["data"] == a7["data"] and a8["loss"] == a7["loss"] and a8["train"] == a7["train"]
+    assert a8["seed"] not in (a7["seed"], c7["seed"], p7["seed"]) and a8["train"]["init_trunk_only"] is True
+    assert (c8["data"], c8["train"], c8["loss"]) == (c7["data"], c7["train"], c7["loss"])
+    assert p8["data"] == p7["data"] and p8["train"]["palette"] is True
+    outputs = {s["output"] for s in (a7, c7, p7, a8, c8, p8)}
+    assert len(outputs) == 6 and len({s["run_dir"] for s in (a7, c7, p7, a8, c8, p8)}) == 6
+
+
 def test_init_trunk_only_drops_the_hint_branch_and_palette_and_keeps_the_trunk(tmp_path):
     """A stage that trains on a shipped trunk (train/natural7_more.toml) starts from exactly its
     encoder and decoder; the hint branch and palette fitted to the old trunk are not carried over."""
