@@ -237,12 +237,12 @@ def test_the_palette_recipes_fit_on_their_hint_stage_and_never_see_the_calibrati
 
     root = Path(__file__).resolve().parents[1] / "train"
     for palette_name, hints_name in (("natural_palette.toml", "natural_hints.toml"), ("natural6_palette.toml", "natural6_hints.toml"),
-                                     ("natural7_palette.toml", "natural7_hints.toml")):
+                                     ("natural7_palette.toml", "natural7_hints.toml"), ("natural8_palette.toml", "natural8_hints.toml")):
         palette, hints = (tomllib.loads((root / name).read_text()) for name in (palette_name, hints_name))
         assert palette["train"]["palette"] is True and palette["init"] == hints["output"]
         # name-hash split: [0, 5 %) is reported, [5 %, 10 %) calibrates; the palette trains on the rest only
         assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
         assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
-    names = ("natural_palette.toml", "natural6_palette.toml", "natural7_palette.toml")
+    names = ("natural_palette.toml", "natural6_palette.toml", "natural7_palette.toml", "natural8_palette.toml")
     shipped = [n for n in names if tomllib.loads((root / n).read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
     assert shipped == ["natural7_palette.toml"]
