@@ -556,6 +556,7 @@ def test_the_stage_7_chain_trains_6b_on_and_refits_the_hint_branch_and_palette()
     assert p7["data"] == p6["data"] and p7["train"]["palette"] is True
     assert len({s["output"] for s in (a7, c7, p7)} | {b["output"], c["output"]}) == 5
 
+
 def test_the_stage_8_chain_trains_7a_on_and_refits_the_hint_branch_and_palette():
     """train/natural8_*.toml: 8a is 7a (train/natural7_more.toml) trained on from 7a's output with only
     its seed changed; 8c and the palette are 7c's and v7's recipes on the new trunk, every output new."""
