@@ -171,11 +171,11 @@ def test_palette_recipe_errors_name_the_fix(tmp_path):
         train_from_recipe(_palette_recipe(tmp_path / "b", regress), {}, resume=False, quiet=True)
 
 
-def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_a_palette_too():
+def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_it_exactly():
     """natural.safetensors is train/natural7_palette.toml's output (natural v7): its header records
     that recipe (and its network's last trained stage) and its calibrated decoding is the one the
-    recipe writes. The gallery's natural slot is still v5 (its styles were trained on v5's network;
-    docs/MODEL.md "natural v6"), with v5's palette, so --strength still blends two pictures of one file."""
+    recipe writes. The gallery (train/gallery.toml from it, session 14) holds the same natural: the
+    same decoding and header video default, the same colours, so --strength blends v7's colours."""
     import json
     import tomllib
 
@@ -194,7 +194,12 @@ def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_a
     assert float(nat.palette_strength) == pytest.approx(recipe["palette_strength"], abs=1e-3)  # fp16 buffers
     assert float(nat.temperature) == pytest.approx(recipe["export_temperature"], abs=1e-3)
     assert nat.vividness() == pytest.approx(recipe["vividness"], abs=1e-3)
-    assert not torch.equal(gal.palette_strength, nat.palette_strength)  # the gallery keeps v5's decoding
+    for name in ("palette_strength", "temperature", "prior_shift"):
+        assert torch.equal(getattr(gal, name), getattr(nat, name))
+    assert gal.metadata["video_vividness"] == header["video_vividness"]
+    luma = torch.rand(1, 1, 64, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(gal.eval()(luma, gal.style_index("natural")), nat.eval()(luma, 0))
 
 
 def test_video_runs_decode_at_the_weights_video_default_and_photos_at_theirs(tmp_path):
