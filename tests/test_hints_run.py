@@ -313,16 +313,3 @@ def test_cli_refuses_a_point_outside_a_film_before_writing_anything(tmp_path):
     src = make_clip(tmp_path / "film.mp4", frames=3)
     text = refused(tmp_path, ["--hint", "64,0,red"], source=src)
     assert "outside the picture, which is 64x48 px" in text and "x goes from 0 to 63" in text
-
-
-@pytest.mark.gpu
-def test_torch_cuda_runs_hints_as_the_cpu_does(hint_weights):
-    planes = hint_planes((Hint(10, 10, (255, 0, 0)), Hint(80, 50, (0, 0, 255))), (64, 96), (64, 96))
-    luma = np.random.default_rng(1).random((2, 1, 64, 96), dtype=np.float32)
-    with load_backend("torch", "natural", 64, 96, 2, "cpu", hint_weights, hints=planes) as cpu:
-        expected = cpu.infer(luma)
-    with load_backend("auto", "natural", 64, 96, 2, "auto", hint_weights, hints=planes) as cuda:  # fp16, no CUDA graph
-        assert cuda.name == "torch" and cuda.device.type == "cuda" and cuda._graph is None
-        out, again = cuda.infer(luma), cuda.infer(luma[::-1].copy())
-    assert np.abs(out - expected).max() <= 1.0  # a/b units, as test_backends.TOL_FP16["natural"]
-    np.testing.assert_allclose(again, out[::-1], atol=1.0)

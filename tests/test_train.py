@@ -592,3 +592,40 @@ def test_init_trunk_only_drops_the_hint_branch_and_palette_and_keeps_the_trunk(t
     assert not any(k.startswith(("hint_net", "palette")) for k in gen.state_dict())
     with pytest.raises(RecipeError, match="init_trunk_only"):
         load_recipe(_recipe(tmp_path / "noinit", "init_trunk_only = true", ab_head="bins"))
+
+
+def test_fit_to_time_sizes_the_steps_and_the_lr_drop():
+    from vidcolor.train.loop import fit_to_time
+    from vidcolor.train.recipe import TrainSpec
+
+    t = TrainSpec(steps=10_000, lr_drop_at=8_000, minutes=2.0)
+    assert fit_to_time(t, 50, 0.02, 10.0) == (50 + 5500, round(8000 * 5550 / 10_000))  # 110 s left at 20 ms a step
+    assert fit_to_time(t, 50, 0.001, 10.0) == (10_000, 8_000)  # fast: never more than train.steps
+    assert fit_to_time(t, 50, 0.02, 200.0) == (50, 40)  # the time is already up: stop where it is
+    assert fit_to_time(replace(t, lr_drop_at=0), 50, 0.02, 10.0)[1] == 0
+
+
+def test_a_minutes_run_stops_at_what_fits_and_resumes_to_the_same_end(tmp_path):
+    recipe = _recipe(tmp_path, steps=100_000, minutes=0.001, lr_drop_at=80_000, checkpoint_every=10, sample_every=1000)
+    out = train_from_recipe(recipe, {}, resume=False, quiet=True)
+    from safetensors import safe_open
+    import json
+
+    from vidcolor.models.checkpoint import load_generator
+
+    assert load_generator(out).metadata["steps"] == 50  # 0.06 s is gone once 50 steps are timed
+    with safe_open(str(tmp_path / "run" / "state.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["vidcolor_state"])["fitted"] == {"steps": 50, "lr_drop_at": 40}
+    again = train_from_recipe(recipe, {}, resume=True, quiet=True)
+    assert load_generator(again).metadata["steps"] == 50
+    with pytest.raises(RecipeError, match="train.minutes"):
+        load_recipe(_recipe(tmp_path / "bad", minutes=-1.0))
+
+
+def test_the_feature_network_is_built_only_for_a_loss_that_uses_it(tmp_path):
+    from vidcolor.train.loop import new_run
+
+    plain = load_recipe(_recipe(tmp_path / "a", body="[loss]\nperceptual = 0.0\nadversarial = 0.0"))
+    assert new_run(plain, torch.device("cpu")).features is None
+    perceptual = load_recipe(_recipe(tmp_path / "b", body="[loss]\nperceptual = 0.05"))
+    assert new_run(perceptual, torch.device("cpu")).features is not None

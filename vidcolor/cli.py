@@ -412,6 +412,7 @@ def add_style(
 def train(
     recipe: Annotated[Path, typer.Argument(help="A training recipe, e.g. train/natural.toml.")],
     steps: Annotated[Optional[int], typer.Option(help="Override the recipe's step count.")] = None,
+    minutes: Annotated[Optional[float], typer.Option(help="Fit the run to this many minutes of training (at most --steps).")] = None,
     batch: Annotated[Optional[int], typer.Option(help="Override the batch size.")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Override the training crop size in px.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda")] = None,
@@ -429,7 +430,7 @@ def train(
         from vidcolor.train.loop import train_from_recipe
 
         overrides = {
-            "steps": steps, "batch": batch, "resolution": resolution, "device": device, "threads": threads,
+            "steps": steps, "minutes": minutes, "batch": batch, "resolution": resolution, "device": device, "threads": threads,
             "output": output, "run_dir": run_dir, "seed": seed, "init": init,
         }
         overrides = {k: v for k, v in overrides.items() if v is not None}

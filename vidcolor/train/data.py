@@ -115,7 +115,8 @@ class PairSet:
             top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
             flip = bool(rng.integers(0, 2))
             for src, out in ((x, xs), (y, ys)):
-                patch = cv2.resize(src[top : top + crop, left : left + crop], (resolution, resolution), interpolation=cv2.INTER_AREA)
+                if src is x or y is not x:  # natural: the target is the photo itself, resized once
+                    patch = cv2.resize(src[top : top + crop, left : left + crop], (resolution, resolution), interpolation=cv2.INTER_AREA)
                 out.append(patch[:, ::-1] if flip else patch)
         to_t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
         return to_t(xs), to_t(ys)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,12 +46,15 @@ class Run:
     disc: PatchDiscriminator
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    features: losses.FeatureNet
+    features: losses.FeatureNet | None  # only when a perceptual or style loss uses it
     style_grams: dict[int, list[torch.Tensor]]  # Gram targets per stylizing slot (style loss)
     style: int  # conditioning slot being trained (several styles: this step's)
     step: int = 0
     video: VideoPairs | None = None  # consecutive real frames for the temporal loss, if the recipe has them
     ab_weights: torch.Tensor | None = None  # bins head: class-rebalancing weight per a/b bin (Q,)
+    steps: int = 0  # the run's last step: train.steps, or what fits in train.minutes (``fit_to_time``)
+    lr_drop_at: int = 0  # train.lr_drop_at, scaled with ``steps``
+    fitted: bool = False  # train.minutes: steps and lr_drop_at were fitted (once a run, kept in the state)
 
 
 def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: bool = False, quiet: bool = False) -> Path:
@@ -80,29 +84,41 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
     recipe.run_dir.mkdir(parents=True, exist_ok=True)
     log = (recipe.run_dir / "log.jsonl").open("a" if resume else "w")
     with _progress(quiet) as progress:
-        task = progress.add_task(f"train {', '.join(recipe.styles)}", total=recipe.train.steps, completed=run.step, losses="")
-        while run.step < recipe.train.steps:
+        task = progress.add_task(f"train {', '.join(recipe.styles)}", total=run.steps, completed=run.step, losses="")
+        clock = StepClock(run.step)
+        prefetch = ThreadPoolExecutor(1)  # the next step's batch is cut while this one trains (a pure function of the step)
+        batch_of = lambda step: sets[recipe.styles[step % len(recipe.styles)]][0].batch(recipe.seed, step, recipe.train.batch, recipe.train.resolution)  # noqa: E731
+        upcoming = prefetch.submit(batch_of, run.step)
+        while run.step < run.steps:
             t0 = time.perf_counter()
             name = recipe.styles[run.step % len(recipe.styles)]  # several styles: one per step, in turn
             run.style = run.gen.style_index(name)
-            inputs, targets = sets[name][0].batch(recipe.seed, run.step, recipe.train.batch, recipe.train.resolution)
+            inputs, targets = upcoming.result()
+            upcoming = prefetch.submit(batch_of, run.step + 1)
             set_learning_rates(run)
             values = train_step(run, inputs.to(device), targets.to(device))
             run.step += 1
             values["sec"] = time.perf_counter() - t0
+            if recipe.train.minutes and not run.fitted and clock.timed(run.step):
+                run.steps, run.lr_drop_at = fit_to_time(recipe.train, run.step, clock.seconds_per_step(run.step), clock.elapsed())
+                run.fitted = True
+                progress.update(task, total=run.steps)
             log.write(json.dumps({"step": run.step, "trains": name, **values}) + "\n")
             progress.update(task, completed=run.step, losses=" ".join(f"{k} {v:.3f}" for k, v in values.items()))
-            if run.step % recipe.train.checkpoint_every == 0 or run.step == recipe.train.steps:
+            if run.fitted and clock.elapsed() > 1.2 * 60 * recipe.train.minutes:
+                run.steps = run.step  # slowed down after the fit: stop here, the time is up
+            if run.step % recipe.train.checkpoint_every == 0 or run.step == run.steps:
                 log.flush()
                 save_state(run, state_path)
             if recipe.train.snapshot_every and run.step % recipe.train.snapshot_every == 0:
                 snapshot = recipe.run_dir / "snapshots" / f"step_{run.step:06d}.safetensors"
                 save_generator(snapshot, run.gen, {"steps": run.step, "recipe": recipe.to_dict(), "data_fingerprint": data_id}, dtype=torch.float16)
-            if run.step % recipe.train.sample_every == 0 or run.step == recipe.train.steps:
+            if run.step % recipe.train.sample_every == 0 or run.step == run.steps:
                 for shown, view in views.items():  # every style (several styles: one grid each)
                     suffix = f"_{shown}" if len(recipe.styles) > 1 else ""
                     run.style = run.gen.style_index(shown)
                     write_samples(run, *view, recipe.run_dir / "samples" / f"step_{run.step:06d}{suffix}.png")
+        prefetch.shutdown(cancel_futures=True)
     log.close()
     if colorize:
         run.gen.config = replace(run.gen.config, chroma_gain=recipe.train.chroma_gain)  # trained at 1, shipped with the gain
@@ -131,6 +147,34 @@ def pick_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RecipeError("train.device is cuda but no CUDA GPU is visible", "use --device cpu")
     return torch.device("cuda" if name in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+class StepClock:
+    """Wall-clock of a run's steps in this process: ``timed`` once WARMUP + TIMED steps are done."""
+
+    WARMUP, TIMED = 5, 45
+
+    def __init__(self, first_step: int) -> None:
+        self.first, self.start, self.warm = first_step, time.perf_counter(), None
+
+    def timed(self, step: int) -> bool:
+        if step == self.first + self.WARMUP:
+            self.warm = time.perf_counter()
+        return step >= self.first + self.WARMUP + self.TIMED
+
+    def seconds_per_step(self, step: int) -> float:
+        return (time.perf_counter() - self.warm) / (step - self.first - self.WARMUP)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def fit_to_time(t, step: int, seconds_per_step: float, elapsed: float) -> tuple[int, int]:
+    """(steps, lr_drop_at) of a run with train.minutes: the steps that fit in the minutes left at
+    ``seconds_per_step`` (at least ``step``, at most train.steps), and lr_drop_at scaled alike."""
+    left = max(0.0, 60 * t.minutes - elapsed)
+    steps = min(t.steps, step + int(left / max(seconds_per_step, 1e-9)))
+    return steps, round(t.lr_drop_at * steps / t.steps) if t.lr_drop_at else 0
 
 
 def prepare_data(recipe: Recipe) -> tuple[dict[str, tuple[PairSet, PairSet]], str]:
@@ -207,10 +251,10 @@ def new_run(recipe: Recipe, device: torch.device) -> Run:
         groups = [{"params": [p for p in encoder if p is not stem], "lr": t.encoder_lr}, groups[1], {"params": [stem], "lr": t.hint_stem_lr}]
     opt_g = torch.optim.Adam(groups, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(disc.parameters(), lr=t.lr, betas=(0.5, 0.99))
-    features = losses.FeatureNet().to(device)
+    features = losses.FeatureNet().to(device) if recipe.loss.perceptual > 0 or recipe.loss.style > 0 else None
     if t.style_only:
         freeze_for_styles(gen, [gen.style_index(name) for name in recipe.styles])
-    return Run(recipe, device, gen, disc, opt_g, opt_d, features, {}, gen.style_index(recipe.style))
+    return Run(recipe, device, gen, disc, opt_g, opt_d, features, {}, gen.style_index(recipe.style), steps=t.steps, lr_drop_at=t.lr_drop_at)
 
 
 def freeze_for_styles(gen: Generator, slots: list[int]) -> None:
@@ -274,9 +318,9 @@ def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
 
 
 def set_learning_rates(run: Run) -> None:
-    """The recipe's rates for this step: (encoder_lr, lr[, hint_stem_lr]), times lr_drop from lr_drop_at on."""
+    """The recipe's rates for this step: (encoder_lr, lr[, hint_stem_lr]), times lr_drop from the run's lr_drop_at on."""
     t = run.recipe.train
-    factor = t.lr_drop if t.lr_drop_at and run.step >= t.lr_drop_at else 1.0
+    factor = t.lr_drop if run.lr_drop_at and run.step >= run.lr_drop_at else 1.0
     for group, lr in zip(run.opt_g.param_groups, (t.encoder_lr, t.lr, t.hint_stem_lr)):
         group["lr"] = lr * factor
 
@@ -464,6 +508,8 @@ def save_state(run: Run, path: Path) -> None:
     td, md = _flatten_optimizer("opt_d", run.opt_d)
     tensors = {k: v.detach().cpu().contiguous() for k, v in (tensors | tg | td).items()}
     meta = {"step": run.step, "opt_g": mg, "opt_d": md, "styles": run.gen.style_names}
+    if run.fitted:
+        meta["fitted"] = {"steps": run.steps, "lr_drop_at": run.lr_drop_at}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"vidcolor_state": json.dumps(meta)})
@@ -484,6 +530,8 @@ def load_state(run: Run, path: Path) -> None:
     run.opt_g.load_state_dict(_unflatten_optimizer("opt_g", tensors, meta["opt_g"]))
     run.opt_d.load_state_dict(_unflatten_optimizer("opt_d", tensors, meta["opt_d"]))
     run.step = meta["step"]
+    if "fitted" in meta:  # a train.minutes run keeps the steps it fitted
+        run.steps, run.lr_drop_at, run.fitted = meta["fitted"]["steps"], meta["fitted"]["lr_drop_at"], True
 
 
 def _progress(quiet: bool):

@@ -31,6 +31,8 @@ class DataSpec:
 @dataclass(frozen=True)
 class TrainSpec:
     steps: int = 2000  # optimizer steps
+    minutes: float = 0.0  # > 0: a run sized to a time (a lent GPU): once 50 steps are timed, the steps become what fits
+    # in this many minutes of training (never more than `steps`) and lr_drop_at scales with them; not deterministic
     batch: int = 8  # photos per step
     resolution: int = 128  # training crop size (px, multiple of 32)
     lr: float = 2e-4  # decoder and discriminator learning rate
@@ -113,6 +115,7 @@ def _jsonable(x):
 # Flags `vidcolor train` accepts, and where each lands in the recipe.
 OVERRIDES = {
     "steps": ("train", "steps"),
+    "minutes": ("train", "minutes"),
     "batch": ("train", "batch"),
     "resolution": ("train", "resolution"),
     "device": ("train", "device"),
@@ -221,6 +224,8 @@ def validate(r: Recipe) -> None:
         raise RecipeError("train.init_trunk_only trains a colorize trunk on from init weights", "set init, and train the hint branch and the palette in their own recipes")
     if t.steps <= 0 or t.batch <= 0:
         raise RecipeError("train.steps and train.batch must be positive")
+    if t.minutes < 0:
+        raise RecipeError(f"train.minutes must be >= 0 (0 = run every step), got {t.minutes}")
     if t.resolution < 64 or t.resolution % 32:
         raise RecipeError(f"train.resolution must be a multiple of 32 and at least 64, got {t.resolution}")
     if r.data.load_size < t.resolution:

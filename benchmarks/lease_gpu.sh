@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One call on a lent GPU (the device tool's `run`), everything that needs the GPU in ~9 minutes:
+#   1. bench_backends.py --device cuda: torch eager fp16 and CUDA graphs, two styles, three model sizes
+#   2. the GPU tests (pytest -m gpu, the modules that need no PyAV: the machine has none), while
+#   3. natural v9, stage 1: train/gpu/natural9_trunk.toml and its context-block twin side by side,
+#      each fitted to the lease with --minutes; stage 2: their hint branches (natural9_*_hints.toml)
+#   4. torch.compile timings, if time is left
+# Run from the repository root with .lease/ packed (benchmarks/pack_lease_data.py) and carried.
+# Results land in $OUT (weights, logs.tar.gz); the palette stage and the calibration run here after.
+# DRY=1 rehearses the chain on this CPU with tiny batches (no bench, no GPU tests).
+set -u
+T0=$(date +%s)
+el() { echo $(( $(date +%s) - T0 )); }
+OUT=${OUT:-/tmp/lease_out}
+LOG=$OUT/logs
+mkdir -p "$LOG" runs/natural9
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+PY=${PY:-python3}
+END=${END:-550}  # seconds after the start by which everything is written
+if [ "${DRY:-0}" = 1 ]; then DEV=cpu; EXTRA="--batch 2 --resolution 64 --threads 1"; TRUNK_MIN=${TRUNK_MIN:-0.1}; else DEV=cuda; EXTRA=""; TRUNK_MIN=${TRUNK_MIN:-4.0}; fi
+
+{ nvidia-smi 2>&1 | head -15; $PY -c "import torch, cv2, sys; print(sys.version); print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-'); print('cv2', cv2.__version__)"; nproc; free -g; } > "$LOG/machine.txt" 2>&1
+cat "$LOG/machine.txt"
+
+if [ "$DEV" = cuda ]; then
+  echo "[$(el)s] bench: eager and graph"
+  timeout 110 $PY benchmarks/bench_backends.py --device cuda --gpu-configs eager graph --styles natural ukiyoe \
+    --model-height 256 512 1024 --inputs 1080p --batches 1 8 --repeats 20 > "$LOG/bench.txt" 2>&1
+  echo "bench rc $?" >> "$LOG/bench.txt"
+  grep -E "fps|rc" "$LOG/bench.txt" | head -30
+fi
+
+train() {  # recipe, minutes, log name, hard limit (s)
+  timeout "$4" $PY -m vidcolor train "$1" --minutes "$2" --device $DEV $EXTRA --quiet --debug > "$LOG/$3.txt" 2>&1
+  echo "rc $?" >> "$LOG/$3.txt"
+}
+echo "[$(el)s] stage 1: trunks ($TRUNK_MIN min each, side by side) + GPU tests"
+LIMIT=$(( END - 100 - $(el) ))
+train train/gpu/natural9_trunk.toml "$TRUNK_MIN" trunk "$LIMIT" & A=$!
+train train/gpu/natural9_trunk_context.toml "$TRUNK_MIN" trunk_context "$LIMIT" & B=$!
+if [ "$DEV" = cuda ]; then
+  timeout 240 $PY -m pytest -q -m gpu -p no:cacheprovider tests/test_backends.py tests/test_cuda.py > "$LOG/pytest_gpu.txt" 2>&1
+  echo "pytest rc $?" >> "$LOG/pytest_gpu.txt"
+  tail -3 "$LOG/pytest_gpu.txt"
+fi
+wait $A $B
+tail -n 2 "$LOG/trunk.txt" "$LOG/trunk_context.txt"
+
+HINT_MIN=$($PY -c "print(max(0.3, round(($END - 110 - $(el)) / 60, 2)))")
+[ "${DRY:-0}" = 1 ] && HINT_MIN=0.05
+echo "[$(el)s] stage 2: hint branches ($HINT_MIN min each)"
+LIMIT=$(( END - 60 - $(el) ))
+[ -f runs/natural9/trunk.safetensors ] && { train train/gpu/natural9_trunk_hints.toml "$HINT_MIN" trunk_hints "$LIMIT" & }
+[ -f runs/natural9/trunk_context.safetensors ] && { train train/gpu/natural9_trunk_context_hints.toml "$HINT_MIN" trunk_context_hints "$LIMIT" & }
+wait
+tail -n 2 "$LOG"/*hints.txt
+
+LEFT=$(( END - 30 - $(el) ))
+if [ "$DEV" = cuda ] && [ "$LEFT" -gt 60 ]; then
+  echo "[$(el)s] bench: compiled ($LEFT s)"
+  timeout "$LEFT" $PY benchmarks/bench_backends.py --device cuda --gpu-configs compiled+graph --styles natural \
+    --model-height 256 512 --inputs 1080p --batches 8 --repeats 20 > "$LOG/bench_compiled.txt" 2>&1
+  echo "bench rc $?" >> "$LOG/bench_compiled.txt"
+fi
+
+echo "[$(el)s] collecting"
+for name in trunk trunk_context trunk_hints trunk_context_hints; do
+  [ -f "runs/natural9/$name.safetensors" ] && cp "runs/natural9/$name.safetensors" "$OUT/$name.safetensors"
+  [ -d "runs/natural9/$name" ] && mkdir -p "$LOG/$name" && cp -r runs/natural9/$name/log.jsonl runs/natural9/$name/samples "$LOG/$name/" 2>/dev/null
+done
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$LOG"
+ls -la "$OUT"
+echo "[$(el)s] done"
