@@ -47,20 +47,31 @@ def pack_photo(job: tuple[Path, Path]) -> int:
     return 0 if is_greyscale(rgb) else write_webp(dst, square(rgb), 70)
 
 
+def training_photos(data: Path) -> list[Path]:
+    """The photos the stage-6/7/9 recipes train on: every set's, outside the 10 % split (calibration + report)."""
+    return [f for f in list_images(sorted(p for p in (data / "photos").iterdir() if p.is_dir())) if not is_validation(f, 0.10)]
+
+
+def motion_shots(data: Path, frames: int) -> list[tuple[str, list[Path] | Path]]:
+    """(name, first ``frames`` frame files or a clip) of each shot the temporal loss sees: the 7 trained
+    DAVIS shots and the videos_more clips outside the 20 % report hold-out."""
+    shots: list = [(f"davis_{name}", sorted((data / "video_frames" / "davis" / name).glob("*.jpg"))[:frames]) for name in TRAINED_DAVIS]
+    return shots + [(clip.stem, clip) for clip in sorted((data / "videos_more").glob("*.mp4")) if not is_validation(clip, 0.2)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / ".lease")
     parser.add_argument("--frames", type=int, default=12)
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
-    files = [f for f in list_images(sorted(p for p in (DATA / "photos").iterdir() if p.is_dir())) if not is_validation(f, 0.10)]
+    files = training_photos(DATA)
     jobs = [(f, args.out / "photos" / f.parent.name / f"{f.name}.webp") for f in files]
     with ProcessPoolExecutor(2) as pool:
         sizes = list(pool.map(pack_photo, jobs, chunksize=64))
     print(f"photos: {sum(s > 0 for s in sizes)} of {len(files)} (black and white left out), {sum(sizes) / 2**20:.1f} MiB")
     total = 0
-    shots = [(f"davis_{name}", sorted((DATA / "video_frames" / "davis" / name).glob("*.jpg"))[: args.frames]) for name in TRAINED_DAVIS]
-    shots += [(clip.stem, clip) for clip in sorted((DATA / "videos_more").glob("*.mp4")) if not is_validation(clip, 0.2)]
+    shots = motion_shots(DATA, args.frames)
     for name, source in shots:
         frames = read_clip(source, 256, args.frames) if isinstance(source, Path) else [read_rgb(f, 256) for f in source]
         for i, rgb in enumerate(frames):

@@ -629,3 +629,55 @@ def test_the_feature_network_is_built_only_for_a_loss_that_uses_it(tmp_path):
     assert new_run(plain, torch.device("cpu")).features is None
     perceptual = load_recipe(_recipe(tmp_path / "b", body="[loss]\nperceptual = 0.05"))
     assert new_run(perceptual, torch.device("cpu")).features is not None
+
+
+def test_the_stage_9_chains_train_v7_on_at_256_px_on_the_cpu_and_gpu_sized_on_a_lease():
+    """train/natural9_*.toml: 9a is 7a's recipe from the shipped v7 with only the scale (256 px crops),
+    steps, rate schedule and seed changed; 9c and the palette are v7's recipes on the new trunk.
+    train/gpu/natural9_*.toml: the GPU-sized twin (batch 32, 256 px, --minutes) and its context-block
+    ablation twin, which differ in train.context alone, on the photos pack_lease_data.py packs."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    load = lambda name: tomllib.loads((root / f"{name}.toml").read_text())  # noqa: E731
+    a7, c7, p7 = (load(f"natural7_{n}") for n in ("more", "hints", "palette"))
+    a9, c9, p9 = (load(f"natural9_{n}") for n in ("res256", "hints", "palette"))
+    assert a9["init"] == "../vidcolor/weights/natural.safetensors" and (c9["init"], p9["init"]) == (a9["output"], c9["output"])
+    assert a9["data"] == a7["data"] and a9["loss"] == a7["loss"]
+    differs = {k for k in a7["train"].keys() | a9["train"].keys() if a7["train"].get(k) != a9["train"].get(k)}
+    assert differs == {"steps", "lr_drop_at", "resolution"} and a9["train"]["resolution"] == 256 == a9["data"]["load_size"]
+    assert (c9["data"], c9["train"], c9["loss"]) == (c7["data"], c7["train"], c7["loss"])
+    assert p9["data"] == p7["data"] and p9["train"] == p7["train"]
+    assert len({s["output"] for s in (a7, c7, p7, a9, c9, p9)}) == 6 and p9["output"] != p7["output"]
+
+    gpu = {n: load(f"gpu/natural9_{n}") for n in ("trunk", "trunk_context", "trunk_hints", "trunk_context_hints")}
+    trunk, twin = gpu["trunk"], gpu["trunk_context"]
+    assert trunk["init"] == "../../vidcolor/weights/natural.safetensors" and trunk["train"]["init_trunk_only"] is True
+    assert {k for k in trunk["train"] if trunk["train"][k] != twin["train"][k]} == {"context"} and twin["train"]["context"] is True
+    assert trunk["loss"] == a7["loss"] and (trunk["train"]["batch"], trunk["train"]["resolution"]) == (32, 256)
+    assert gpu["trunk_hints"]["init"] == trunk["output"] and gpu["trunk_context_hints"]["init"] == twin["output"]
+    assert all(r["data"]["photos"] == ["../../.lease/photos"] for r in gpu.values())
+    shots = {Path(p).name for p in trunk["data"]["video_frames"]}
+    assert {f"davis_{s}" for s in ("bmx-trees", "breakdance", "camel", "car-shadow", "drift-chicane", "kite-surf", "parkour")} <= shots
+
+
+def test_the_lease_pack_takes_only_the_training_split(shared_data):
+    """benchmarks/pack_lease_data.py leaves the calibration and report photos (eval_natural.py's splits)
+    and the report clips behind, and packs every trained motion shot."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    modules = {}
+    for name in ("pack_lease_data", "eval_natural"):
+        spec = importlib.util.spec_from_file_location(name, repo / "benchmarks" / f"{name}.py")
+        modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules[name])
+    pack, ev = modules["pack_lease_data"], modules["eval_natural"]
+    photos = set(pack.training_photos(shared_data))
+    held = [f for split in ("report", "calibration") for part in ev.split_photos(shared_data, split).values() for f in part]
+    assert len(photos) > 6000 and held and not photos & set(held)
+    shots = dict(pack.motion_shots(shared_data, 12))
+    report = set(ev.held_out_clips(shared_data, "report"))
+    assert not {Path(str(s)).stem for s in shots.values() if isinstance(s, Path)} & report
+    assert len(shots["davis_camel"]) == 12 and "davis/camel" not in report
+    assert pack.square(np.zeros((300, 200, 3), np.uint8)).shape == (200, 200, 3)
