@@ -6,6 +6,13 @@
 #      each fitted to the lease with --minutes; stage 2: their hint branches (natural9_*_hints.toml)
 #   4. torch.compile timings, if time is left
 # Run from the repository root with .lease/ packed (benchmarks/pack_lease_data.py) and carried.
+# The call carries the working tree, at most 64 MiB: the repository without docs/ (~17.6 MB) plus .lease/
+# (~45.5 MB) fits, with docs/ (16 MB) it does not. On this machine, then:
+#   python benchmarks/pack_lease_data.py                                   # 34 s on 2 cores
+#   mkdir -p .git/info && echo /docs/ >> .git/info/exclude && git rm -r -q --cached docs
+#   device `run`: command "bash benchmarks/lease_gpu.sh 2>&1", carry [".lease"], timeout_s 585
+#   git reset -q -- docs && sed -i '/^\/docs\/$/d' .git/info/exclude        # docs/ tracked again
+# Session 15 prepared and rehearsed this (DRY=1) but got no machine (loans were paused).
 # Results land in $OUT (weights, logs.tar.gz); the palette stage and the calibration run here after.
 # DRY=1 rehearses the chain on this CPU with tiny batches (no bench, no GPU tests).
 set -u
