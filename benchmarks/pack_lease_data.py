@@ -77,6 +77,20 @@ def main() -> None:
         for i, rgb in enumerate(frames):
             total += write_webp(args.out / "video" / name / f"{i:05d}.webp", rgb, 80)
     print(f"motion: {len(shots)} shots, {total / 2**20:.1f} MiB")
+    tree = travel_size(REPO, args.out)
+    print(f"the call would carry {tree / 2**20:.1f} MiB with docs/ out of the index (64 MiB allowed)")
+    if tree > 64 * 2**20:
+        raise SystemExit("too large for the device call: pack fewer --frames, or leave more out of the index")
+
+
+def travel_size(repo: Path, lease: Path) -> int:
+    """Bytes the device call carries: tracked files but docs/, untracked files git does not ignore, and ``lease``."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    files = [repo / f for f in listed if f and not f.startswith("docs/")]
+    return sum(f.stat().st_size for f in files if f.is_file()) + sum(f.stat().st_size for f in lease.rglob("*") if f.is_file())
 
 
 if __name__ == "__main__":

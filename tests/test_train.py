@@ -681,3 +681,5 @@ def test_the_lease_pack_takes_only_the_training_split(shared_data):
     assert not {Path(str(s)).stem for s in shots.values() if isinstance(s, Path)} & report
     assert len(shots["davis_camel"]) == 12 and "davis/camel" not in report
     assert pack.square(np.zeros((300, 200, 3), np.uint8)).shape == (200, 200, 3)
+    without_docs = pack.travel_size(repo, repo / "no-such-folder")
+    assert 0 < without_docs < 40 * 2**20  # the room left for .lease/ under the call's 64 MiB
