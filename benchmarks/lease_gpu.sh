@@ -42,7 +42,7 @@ train() {  # recipe, minutes, log name, hard limit (s)
   echo "rc $?" >> "$LOG/$3.txt"
 }
 echo "[$(el)s] stage 1: trunks ($TRUNK_MIN min each, side by side) + GPU tests"
-LIMIT=$(( END - 100 - $(el) ))
+LIMIT=$(( END - 100 - $(el) )); [ "$LIMIT" -lt 60 ] && LIMIT=60
 train train/gpu/natural9_trunk.toml "$TRUNK_MIN" trunk "$LIMIT" & A=$!
 train train/gpu/natural9_trunk_context.toml "$TRUNK_MIN" trunk_context "$LIMIT" & B=$!
 if [ "$DEV" = cuda ]; then
@@ -56,7 +56,7 @@ tail -n 2 "$LOG/trunk.txt" "$LOG/trunk_context.txt"
 HINT_MIN=$($PY -c "print(max(0.3, round(($END - 110 - $(el)) / 60, 2)))")
 [ "${DRY:-0}" = 1 ] && HINT_MIN=0.05
 echo "[$(el)s] stage 2: hint branches ($HINT_MIN min each)"
-LIMIT=$(( END - 60 - $(el) ))
+LIMIT=$(( END - 60 - $(el) )); [ "$LIMIT" -lt 30 ] && LIMIT=30
 [ -f runs/natural9/trunk.safetensors ] && { train train/gpu/natural9_trunk_hints.toml "$HINT_MIN" trunk_hints "$LIMIT" & }
 [ -f runs/natural9/trunk_context.safetensors ] && { train train/gpu/natural9_trunk_context_hints.toml "$HINT_MIN" trunk_context_hints "$LIMIT" & }
 wait
