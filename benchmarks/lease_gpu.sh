@@ -12,6 +12,11 @@
 #   mkdir -p .git/info && echo /docs/ >> .git/info/exclude && git rm -r -q --cached docs
 #   device `run`: command "bash benchmarks/lease_gpu.sh 2>&1", carry [".lease"], timeout_s 585
 #   git reset -q -- docs && sed -i '/^\/docs\/$/d' .git/info/exclude        # docs/ tracked again
+# After the call, here, for each returned *_hints.safetensors F (NAME its stem): the palette on the real
+# photos, then the calibration against v7 (docs/MODEL.md, stage 9's table) and the wide video clips:
+#   vidcolor train train/natural9_palette.toml --init F -o runs/natural9/NAME_pal.safetensors --run-dir runs/natural9/pal_NAME
+#   python benchmarks/calibrate_vividness.py --weights runs/natural9/*_pal.safetensors --per-set 100 --threads 2
+#   python benchmarks/eval_natural.py videos --split wide --max-frames 40 --weights W --vividness V --threads 2
 # Session 15 prepared and rehearsed this (DRY=1) but got no machine (loans were paused).
 # Results land in $OUT (weights, logs.tar.gz); the palette stage and the calibration run here after.
 # DRY=1 rehearses the chain on this CPU with tiny batches (no bench, no GPU tests).
