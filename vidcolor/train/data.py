@@ -114,10 +114,11 @@ class PairSet:
             crop = int(rng.integers(min(h, w) * 3 // 4, min(h, w) + 1))
             top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
             flip = bool(rng.integers(0, 2))
-            for src, out in ((x, xs), (y, ys)):
-                if src is x or y is not x:  # natural: the target is the photo itself, resized once
-                    patch = cv2.resize(src[top : top + crop, left : left + crop], (resolution, resolution), interpolation=cv2.INTER_AREA)
-                out.append(patch[:, ::-1] if flip else patch)
+            cut = lambda a: cv2.resize(a[top : top + crop, left : left + crop], (resolution, resolution), interpolation=cv2.INTER_AREA)  # noqa: E731
+            px = cut(x)
+            py = px if y is x else cut(y)  # natural: the target is the photo itself, resized once
+            xs.append(px[:, ::-1] if flip else px)
+            ys.append(py[:, ::-1] if flip else py)
         to_t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255  # noqa: E731
         return to_t(xs), to_t(ys)
 
