@@ -215,6 +215,21 @@ def test_train_wiring(tmp_path, monkeypatch):
                       {"resume": True, "quiet": False})]
 
 
+
+def test_train_refuses_negative_minutes_before_training(tmp_path):
+    recipe = tmp_path / "r.toml"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(photos / "p.png"), np.full((64, 64, 3), (40, 120, 200), np.uint8))
+    recipe.write_text(f'style = "natural"\noutput = "{tmp_path / "out" / "w.safetensors"}"\nrun_dir = "{tmp_path / "run"}"\n'
+                      f'[data]\nphotos = ["{photos}"]\nload_size = 64\n[train]\nresolution = 64\n')
+    result = invoke("train", recipe, "--minutes", "-1", "--device", "cpu")
+    assert result.exit_code == 1 and "train.minutes must be >= 0" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
 def test_styles_and_info():
     result = invoke("styles")
     assert result.exit_code == 0 and "natural" in result.output and "ukiyoe" in result.output
