@@ -29,6 +29,7 @@ from vidcolor.styles import STYLES
 from vidcolor.train import bins, losses
 from vidcolor.train.degrade import degrade_batch
 from vidcolor.train.hints import random_hints, recoloured_hints, region_weights
+from vidcolor.train.gain import gain_stage
 from vidcolor.train.palette import palette_stage
 from vidcolor.train.data import PairSet, VideoPairs, centre_crops, drop_greyscale, expand, load_video_pairs, fingerprint, list_images, random_smooth_flow, read_rgb, repeat_counts, split, video_stills
 from vidcolor.train.recipe import Recipe, load_recipe
@@ -65,6 +66,8 @@ def train_from_recipe(recipe_path: Path, overrides: dict | None = None, resume: 
         torch.set_num_threads(recipe.train.threads)
     if recipe.train.palette:
         return palette_stage(recipe, quiet=quiet)
+    if recipe.train.picture_gain:
+        return gain_stage(recipe, quiet=quiet)
     sets, data_id = prepare_data(recipe)
     run = new_run(recipe, device)
     run.style_grams = style_grams(run, recipe, sets)
@@ -300,7 +303,7 @@ def init_generator(recipe: Recipe) -> Generator:
                      hint_branch=base.config.hint_branch or t.hint_branch, hint_null=base.config.hint_null or t.hint_null,
                      hint_cues=base.config.hint_cues or t.hint_cues, context=base.config.context or t.context)
     if t.init_trunk_only:  # the hint branch and the palette were fitted to init's trunk: dropped, refitted after
-        target = replace(target, hint_branch=False, hint_null=False, hint_cues=False, palette=False)
+        target = replace(target, hint_branch=False, hint_null=False, hint_cues=False, palette=False, image_gain=False)
     if target != base.config:
         base, _ = convert_generator(base, target, seed=recipe.seed)
     if STYLES[recipe.style].mode != "colorize":

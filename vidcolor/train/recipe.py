@@ -63,6 +63,8 @@ class TrainSpec:
     context: bool = False  # add a self-attention block at stride 32 (GeneratorConfig.context; starts as a no-op on init)
     palette: bool = False  # bins head: fit only a scene palette onto init (vidcolor.train.palette; no steps are trained)
     palette_strength: float = 0.5  # the palette's logit offset scale written into the weights; calibrated
+    picture_gain: bool = False  # bins head: fit only a per-picture chroma scale onto init (vidcolor.train.gain; no steps are trained)
+    picture_gain_lambda: float = 0.12  # the picture gain's colourfulness weight (dB per unit of colourfulness); calibrated
     init_trunk_only: bool = False  # colorize: start from init's trunk only (its hint branch and palette are dropped, to be
     # refitted on the new trunk by a hint-branch and a palette recipe after this one)
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
@@ -269,6 +271,10 @@ def validate(r: Recipe) -> None:
         raise RecipeError("train.hint_region_balance weights the recoloured regions of train.hint_recolour", "set train.hint_recolour > 0 too")
     if t.palette and (STYLES[r.style].mode != "colorize" or r.init is None):
         raise RecipeError("train.palette fits a scene palette onto trained bins-head weights", "set init and a colorize style")
+    if t.picture_gain and (STYLES[r.style].mode != "colorize" or r.init is None or t.palette):
+        raise RecipeError("train.picture_gain fits a per-picture chroma scale onto trained bins-head weights", "set init and a colorize style, in a recipe of its own")
+    if not 0 <= t.picture_gain_lambda <= 1:
+        raise RecipeError(f"train.picture_gain_lambda must be in [0, 1], got {t.picture_gain_lambda}", "0: the most accurate amount of colour; about 0.1-0.15 is calibrated")
     if not 0 <= t.palette_strength <= 2:
         raise RecipeError(f"train.palette_strength must be in [0, 2], got {t.palette_strength}", "0 turns the palette off; about 0.25-0.5 is calibrated")
     if not 0 < t.temperature <= 1:
