@@ -125,7 +125,7 @@ def test_gain_table_scores_every_scale_against_the_grey_photo():
 def _gain_recipe(tmp_path: Path, init: Path, lam: float = 0.1) -> Path:
     from test_train import _recipe
 
-    path = _recipe(tmp_path, f"picture_gain = true\npicture_gain_lambda = {lam}\nvideo_vividness = 0.6", ab_head="bins")
+    path = _recipe(tmp_path, f"picture_gain = true\npicture_gain_lambda = {lam}\npicture_gain_mix = 0.5\npicture_gain_scale = 0.9\nvideo_vividness = 0.6", ab_head="bins")
     path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
     return path
 
@@ -143,7 +143,8 @@ def test_gain_stage_fits_only_the_gain_caches_its_tables_and_keeps_the_decoding(
     init = save_generator(tmp_path / "init.safetensors", base, dtype=torch.float16)
     recipe = _gain_recipe(tmp_path, init)
     out = load_generator(train_from_recipe(recipe, {}, resume=False, quiet=True))
-    assert out.config.image_gain and out.metadata["picture_gain"]["lambda"] == 0.1
+    assert out.config.image_gain and out.metadata["picture_gain"]["lambda"] == 0.1 and out.metadata["picture_gain"]["mix"] == 0.5
+    assert float(out.picture_gain.offset) == pytest.approx(0.45, abs=1e-3)  # scale 0.9 x (1 - mix 0.5)
     assert out.metadata["video_vividness"] == 0.6 and abs(out.vividness() - 0.8) < 1e-3
     old = load_generator(init).state_dict()
     assert [k for k, v in out.state_dict().items() if not k.startswith("picture_gain") and not torch.equal(v, old[k])] == []
@@ -169,3 +170,22 @@ def test_gain_recipe_errors_name_the_fix(tmp_path):
 
     with pytest.raises(RecipeError, match="needs init weights with a bins head"):
         train_from_recipe(_gain_recipe(tmp_path / "b", regress), {}, resume=False, quiet=True)
+
+
+def test_fp16_weights_give_the_fitted_gain():
+    """Raw features with large means: standardised by buffers, not folded into the weights, so the
+    fp16 file (and an fp16 engine) gives the scale the fp32 fit gives (folded, it was off by 0.4)."""
+    rng = np.random.default_rng(2)
+    n, c = 300, 40
+    x = torch.tensor(rng.normal(6, 0.5, (n, c + 5)), dtype=torch.float32)  # mean / std as the real inputs have at most
+    ks = torch.tensor(GAIN_GRID)
+    best = 0.3 + 1.2 * torch.sigmoid(4 * (x[:, 0] - 6))  # each photo's best scale follows feature 0
+    tables = torch.stack([-(ks[None] - best[:, None]) ** 2, 10 * ks[None].expand(n, -1)], dim=2)
+    state = fit_gain(x, tables, lam=0.0, seed=0)
+    full, half = PictureGain(c), PictureGain(c)
+    full.load_state_dict(state)
+    half.load_state_dict({k: v.half().float() for k, v in state.items()})
+    with torch.no_grad():
+        k32, k16 = full(x[:, :c], x[:, c:]).flatten(), half(x[:, :c], x[:, c:]).flatten()
+    assert float(k32.std()) > 0.1  # it did learn a per-photo scale
+    assert float((k32 - k16).abs().max()) < 0.01

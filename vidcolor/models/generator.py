@@ -202,14 +202,27 @@ class PictureGain(nn.Module):
     picture to picture (a street the network recognises can take bold colour, an indoor scene it
     guesses at cannot), and PSNR is averaged per picture. Fitted on a frozen network to maximise
     mean PSNR gain + lambda * mean colourfulness over the training photos (vidcolor.train.gain).
-    The input standardisation is folded into the linear layer; it starts at k = 1 (no change)."""
+    The inputs are standardised by buffers (``mean``, ``std``) before the linear layer rather than
+    folded into it: folded, the weights of raw features cancel against a large bias, which fp16
+    storage (and an fp16 engine) cannot hold. It starts at k = 1 (no change). ``offset`` and
+    ``scale`` (buffers, calibrated) give k = offset + scale * sigmoid(...): how much of the fitted
+    per-picture amount is used, and a global scale on top (k_max = MAX, offset 0 by default)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.linear = nn.Linear(channels + GAIN_STATISTICS, 1)
+        self.register_buffer("mean", torch.zeros(channels + GAIN_STATISTICS))
+        self.register_buffer("std", torch.ones(channels + GAIN_STATISTICS))
+        self.register_buffer("offset", torch.tensor(0.0))
+        self.register_buffer("scale", torch.tensor(MAX_PICTURE_GAIN))
         with torch.no_grad():
             self.linear.weight.zero_()
             self.linear.bias.fill_(math.log(1 / (MAX_PICTURE_GAIN - 1)))  # sigmoid = 1 / MAX: k = 1
+
+    def set_mix(self, mix: float, scale: float) -> None:
+        """k = scale * ((1 - mix) + mix * fitted k): ``mix`` 0 gives every picture the same ``scale``, 1 the fitted amount."""
+        self.offset.fill_(scale * (1 - mix))
+        self.scale.fill_(scale * mix * MAX_PICTURE_GAIN)
 
     @staticmethod
     def statistics(logits: torch.Tensor, ab: torch.Tensor, bins: torch.Tensor, bin_log_weight: torch.Tensor) -> torch.Tensor:
@@ -225,7 +238,8 @@ class PictureGain(nn.Module):
         return torch.cat([torch.log(energy.clamp_min(1e-3)), entropy.mean((1, 2))[:, None]], dim=1)
 
     def forward(self, pooled: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
-        return (MAX_PICTURE_GAIN * torch.sigmoid(self.linear(torch.cat([pooled, statistics], dim=1))))[:, :, None, None]
+        x = (torch.cat([pooled, statistics], dim=1) - self.mean) / self.std
+        return (self.offset + self.scale * torch.sigmoid(self.linear(x)))[:, :, None, None]
 
 
 class GlobalContext(nn.Module):

@@ -12,8 +12,10 @@ of the logits) is then fitted to maximise
     mean over photos of  dB(k_i) + lambda * colourfulness(k_i),      k_i = PictureGain(photo i)
 
 with dB(k) and colourfulness(k) interpolated linearly on the grid. ``lambda`` trades accuracy for
-colour like --vividness does; it is picked on the calibration photos
-(benchmarks/calibrate_picture_gain.py). The per-photo tables are cached in the run folder, so a
+colour like --vividness does. The fitted amount is then used at a calibrated ``mix`` and ``scale``
+(k = scale * ((1 - mix) + mix * fitted k), PictureGain.set_mix): the objective's lambda favours
+the pictures where colour is cheap, and ``mix`` keeps some colour on the others. All three are
+picked on the calibration photos (benchmarks/calibrate_picture_gain.py). The per-photo tables are cached in the run folder, so a
 new lambda refits in seconds.
 """
 from __future__ import annotations
@@ -85,30 +87,31 @@ def interpolate_table(tables: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 def fit_gain(x: torch.Tensor, tables: torch.Tensor, lam: float, seed: int, epochs: int = 300,
              weight_decay: float = 1e-2) -> dict[str, torch.Tensor]:
     """Inputs (N, C + 5) and tables (N, K, 2) -> PictureGain's state dict: the linear map maximising
-    mean dB + ``lam`` * mean colourfulness (full batch, AdamW 1e-2, from k = 1 everywhere). The input
-    standardisation is folded into the weights."""
+    mean dB + ``lam`` * mean colourfulness (full batch, AdamW 1e-2, from k = 1 everywhere), its input
+    standardisation (PictureGain.mean, .std) that of the photos."""
     if len(x) < 2:
         raise ValueError(f"fitting a picture gain needs at least 2 photos, got {len(x)}")
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xn = (x - mu) / sd
     torch.manual_seed(seed)
     model = PictureGain(x.shape[1] - 5)
+    model.mean.copy_(x.mean(0))
+    model.std.copy_(x.std(0) + 1e-6)
     opt = torch.optim.AdamW(model.parameters(), 1e-2, weight_decay=weight_decay)
     for _ in range(epochs):
-        k = model.forward(xn[:, :-5], xn[:, -5:])[:, 0, 0, 0]
+        k = model(x[:, :-5], x[:, -5:])[:, 0, 0, 0]
         v = interpolate_table(tables, k)
         loss = -(v[:, 0] + lam * v[:, 1]).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    w = model.linear.weight.detach() / sd
-    return {"linear.weight": w, "linear.bias": model.linear.bias.detach() - w @ mu}
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def scores(x: torch.Tensor, tables: torch.Tensor, state: dict[str, torch.Tensor]) -> tuple[float, float]:
-    """(mean dB gain, mean colourfulness) of photos (inputs (N, C + 5), tables (N, K, 2)) under a fitted gain."""
+def scores(x: torch.Tensor, tables: torch.Tensor, state: dict[str, torch.Tensor], mix: float = 1.0, scale: float = 1.0) -> tuple[float, float]:
+    """(mean dB gain, mean colourfulness) of photos (inputs (N, C + 5), tables (N, K, 2)) under a fitted
+    gain used at ``mix`` and ``scale`` (PictureGain.set_mix)."""
     model = PictureGain(x.shape[1] - 5)
     model.load_state_dict(state)
+    model.set_mix(mix, scale)
     with torch.no_grad():
         v = interpolate_table(tables, model(x[:, :-5], x[:, -5:])[:, 0, 0, 0]).mean(0)
     return float(v[0]), float(v[1])
@@ -118,7 +121,7 @@ def training_tables(gen: Generator, recipe, quiet: bool = False) -> tuple[torch.
     """(inputs (N, C + 5), tables (N, K, 2)) of the recipe's colour training photos, cached in its run folder
     (keyed by the init weights' checksum: other weights score again)."""
     cache = recipe.run_dir / TABLES_FILE
-    key = gen_key(recipe.init)
+    key = weights_checksum(recipe.init)
     if cache.is_file():
         saved = load_file(str(cache))
         if bytes(saved["key"].tolist()).decode() == key:
@@ -139,7 +142,7 @@ def training_tables(gen: Generator, recipe, quiet: bool = False) -> tuple[torch.
     return inputs, tables
 
 
-def gen_key(path: Path) -> str:
+def weights_checksum(path: Path) -> str:
     """The tensor checksum a weights file records (what the cached tables were scored with)."""
     from vidcolor.models.checkpoint import read_header
 
@@ -163,10 +166,12 @@ def gain_stage(recipe, quiet: bool = False) -> Path:
     lam = recipe.train.picture_gain_lambda
     state = fit_gain(x, tables, lam, recipe.seed)
     gen.picture_gain.load_state_dict(state)
+    t = recipe.train
+    gen.picture_gain.set_mix(t.picture_gain_mix, t.picture_gain_scale)
     before = tables[:, GAIN_GRID.index(1.0)].mean(0)
-    after = scores(x, tables, state)
+    after = scores(x, tables, state, t.picture_gain_mix, t.picture_gain_scale)
     if not quiet:
-        print(f"picture gain (lambda {lam}) on {len(x)} training photos: {after[0]:+.2f} dB at colourfulness {after[1]:.1f} "
+        print(f"picture gain (lambda {lam}, mix {t.picture_gain_mix}, scale {t.picture_gain_scale}) on {len(x)} training photos: {after[0]:+.2f} dB at colourfulness {after[1]:.1f} "
               f"(without: {float(before[0]):+.2f} dB at {float(before[1]):.1f})")
     meta = {k: v for k, v in base.metadata.items() if k not in ("format", "config", "sha256")}
     meta.pop("video_vividness", None)
@@ -174,6 +179,6 @@ def gain_stage(recipe, quiet: bool = False) -> Path:
         meta["video_vividness"] = recipe.train.video_vividness
     elif "video_vividness" in base.metadata:
         meta["video_vividness"] = base.metadata["video_vividness"]
-    meta["picture_gain"] = {"recipe": recipe.to_dict(), "lambda": lam, "photos": len(x), "train_db": after[0], "train_colorfulness": after[1],
+    meta["picture_gain"] = {"recipe": recipe.to_dict(), "lambda": lam, "mix": t.picture_gain_mix, "scale": t.picture_gain_scale, "photos": len(x), "train_db": after[0], "train_colorfulness": after[1],
                             "train_db_without": float(before[0]), "train_colorfulness_without": float(before[1])}
     return save_generator(recipe.output, gen, meta, dtype=torch.float16)

@@ -65,6 +65,8 @@ class TrainSpec:
     palette_strength: float = 0.5  # the palette's logit offset scale written into the weights; calibrated
     picture_gain: bool = False  # bins head: fit only a per-picture chroma scale onto init (vidcolor.train.gain; no steps are trained)
     picture_gain_lambda: float = 0.12  # the picture gain's colourfulness weight (dB per unit of colourfulness); calibrated
+    picture_gain_mix: float = 1.0  # how much of the fitted per-picture amount is used (0: none, every picture gets the scale); calibrated
+    picture_gain_scale: float = 1.0  # a global chroma scale on top of the picture gain; calibrated
     init_trunk_only: bool = False  # colorize: start from init's trunk only (its hint branch and palette are dropped, to be
     # refitted on the new trunk by a hint-branch and a palette recipe after this one)
     style_only: bool = False  # stylize: train only what stylizing styles own (their norm rows, the full-resolution
@@ -275,6 +277,8 @@ def validate(r: Recipe) -> None:
         raise RecipeError("train.picture_gain fits a per-picture chroma scale onto trained bins-head weights", "set init and a colorize style, in a recipe of its own")
     if not 0 <= t.picture_gain_lambda <= 1:
         raise RecipeError(f"train.picture_gain_lambda must be in [0, 1], got {t.picture_gain_lambda}", "0: the most accurate amount of colour; about 0.1-0.15 is calibrated")
+    if not (0 <= t.picture_gain_mix <= 1 and 0 < t.picture_gain_scale <= 2):
+        raise RecipeError(f"train.picture_gain_mix must be in [0, 1] and picture_gain_scale in (0, 2], got {t.picture_gain_mix} and {t.picture_gain_scale}")
     if not 0 <= t.palette_strength <= 2:
         raise RecipeError(f"train.palette_strength must be in [0, 2], got {t.palette_strength}", "0 turns the palette off; about 0.25-0.5 is calibrated")
     if not 0 < t.temperature <= 1:
