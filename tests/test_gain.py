@@ -173,8 +173,8 @@ def test_gain_recipe_errors_name_the_fix(tmp_path):
 
 
 def test_fp16_weights_give_the_fitted_gain():
-    """Raw features with large means: standardised by buffers, not folded into the weights, so the
-    fp16 file (and an fp16 engine) gives the scale the fp32 fit gives (folded, it was off by 0.4)."""
+    """Raw features whose means are 12x their spread (as the real inputs' are at most): the fp16 file
+    gives the scale the fp32 fit gives."""
     rng = np.random.default_rng(2)
     n, c = 300, 40
     x = torch.tensor(rng.normal(6, 0.5, (n, c + 5)), dtype=torch.float32)  # mean / std as the real inputs have at most

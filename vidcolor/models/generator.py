@@ -202,9 +202,8 @@ class PictureGain(nn.Module):
     picture to picture (a street the network recognises can take bold colour, an indoor scene it
     guesses at cannot), and PSNR is averaged per picture. Fitted on a frozen network to maximise
     mean PSNR gain + lambda * mean colourfulness over the training photos (vidcolor.train.gain).
-    The inputs are standardised by buffers (``mean``, ``std``) before the linear layer rather than
-    folded into it: folded, the weights of raw features cancel against a large bias, which fp16
-    storage (and an fp16 engine) cannot hold. It starts at k = 1 (no change). ``offset`` and
+    The inputs are standardised by buffers (``mean``, ``std``) before the linear layer, so an fp16
+    engine sees values near 1. It starts at k = 1 (no change). ``offset`` and
     ``scale`` (buffers, calibrated) give k = offset + scale * sigmoid(...): how much of the fitted
     per-picture amount is used, and a global scale on top (k_max = MAX, offset 0 by default)."""
 
