@@ -189,3 +189,17 @@ def test_fp16_weights_give_the_fitted_gain():
         k32, k16 = full(x[:, :c], x[:, c:]).flatten(), half(x[:, :c], x[:, c:]).flatten()
     assert float(k32.std()) > 0.1  # it did learn a per-photo scale
     assert float((k32 - k16).abs().max()) < 0.01
+
+
+def test_the_gain_recipe_fits_on_v7_training_photos_only_and_does_not_ship():
+    """train/natural10_gain.toml: init is natural v7 (natural7_palette.toml's output, copied to the run
+    folder), the same training photos, the calibration and report splits (name hash < 10 %) held out;
+    not shipped (docs/MODEL.md, session 16), so it writes to runs/."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    gain, palette = (tomllib.loads((root / name).read_text()) for name in ("natural10_gain.toml", "natural7_palette.toml"))
+    assert gain["train"]["picture_gain"] is True and gain["init"] == "../runs/natural7/stage7.safetensors"
+    assert gain["data"]["val_fraction"] == 0.10 and sorted(gain["data"]["photos"]) == sorted(palette["data"]["photos"])
+    assert gain["output"].startswith("../runs/") and palette["output"] == "../vidcolor/weights/natural.safetensors"
+    assert (gain["train"]["picture_gain_lambda"], gain["train"]["picture_gain_mix"], gain["train"]["picture_gain_scale"]) == (0.11, 0.5, 1.0)
