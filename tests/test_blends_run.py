@@ -22,7 +22,7 @@ from vidcolor.color import luma_ab_to_rgb
 from vidcolor.engine import GpuInfo, build_engines, engine_variant, file_tag
 from vidcolor.errors import CheckpointError, StyleError
 from vidcolor.models.checkpoint import save_generator, shipped_styles, shipped_weights
-from vidcolor.models.generator import GeneratorConfig, build_generator
+from vidcolor.models.generator import EDGE_PAD, GeneratorConfig, build_generator, reflect_top_left
 from vidcolor.models.strength import StrengthGenerator, style_module
 from vidcolor.options import EngineSpec
 from vidcolor.styles import STYLES
@@ -57,13 +57,24 @@ def torch_out(module, x: np.ndarray) -> np.ndarray:
         return module(torch.from_numpy(x)).numpy()
 
 
+def as_painted(fn):
+    """``fn`` (luma -> picture) run the way a painting style's module reads its input: the picture
+    reflected EDGE_PAD px above and left, the output cropped back (generator.EDGE_PAD)."""
+    return lambda t: fn(reflect_top_left(t))[..., EDGE_PAD:, EDGE_PAD:]
+
+
+def natural_rgb(gen, x: np.ndarray) -> np.ndarray:
+    """The natural colourization as sRGB at model resolution, as --strength mixes it (padded like a style)."""
+    return torch_out(as_painted(lambda t: luma_ab_to_rgb(t, gen(t, 0))), x)
+
+
 # ------------------------------------------------------------------ the module and its maths
 
 
 def test_a_blend_runs_the_mixed_norm_parameters(generator):
     x = luma()
     mixed = torch_out(style_module(generator, BLEND), x)
-    np.testing.assert_array_equal(mixed, torch_out(lambda t: generator(t, torch.tensor([0.0, 0.6, 0.4])), x))
+    np.testing.assert_array_equal(mixed, torch_out(as_painted(lambda t: generator(t, torch.tensor([0.0, 0.6, 0.4]))), x))
     for name in ("ukiyoe", "starry"):
         assert np.abs(mixed - torch_out(generator.for_style(name), x)).max() > 1e-3  # neither style alone
 
@@ -80,7 +91,7 @@ def test_blend_weights_and_strength_travel_with_the_module(generator):
 def test_weights_one_and_zero_are_the_style_and_a_style_blended_with_its_copy_is_itself(generator):
     x = luma()
     alone = torch_out(generator.for_style("ukiyoe"), x)
-    np.testing.assert_allclose(torch_out(lambda t: generator(t, torch.tensor([0.0, 1.0, 0.0])), x), alone, atol=1e-6)
+    np.testing.assert_allclose(torch_out(as_painted(lambda t: generator(t, torch.tensor([0.0, 1.0, 0.0]))), x), alone, atol=1e-6)
     twin = build_generator(GeneratorConfig.tiny(STYLES3), seed=0).eval()
     twin.load_state_dict(generator.state_dict())
     with torch.no_grad():
@@ -92,8 +103,7 @@ def test_weights_one_and_zero_are_the_style_and_a_style_blended_with_its_copy_is
 def test_strength_lerps_the_style_and_the_natural_colourization_of_one_encoder_pass(generator):
     x = luma()
     styled = torch_out(generator.for_style("ukiyoe"), x)
-    with torch.no_grad():
-        natural = luma_ab_to_rgb(torch.from_numpy(x), generator(torch.from_numpy(x), 0)).numpy()
+    natural = natural_rgb(generator, x)
     assert np.abs(styled - natural).max() > 0.05  # the two ends differ
     weights = generator.blend_weights({"ukiyoe": 1.0})
     for s in (0.0, 0.25, 1.0):
@@ -111,8 +121,7 @@ def test_strength_lerps_the_style_and_the_natural_colourization_of_one_encoder_p
 def test_strength_of_a_blend_and_its_bins_head_twin():
     gen = build_generator(GeneratorConfig(styles=STYLES3, decoder=(16, 16, 8, 8, 8), pretrained=False, ab_head="bins"), seed=0).eval()
     x = luma(1)
-    with torch.no_grad():
-        natural = luma_ab_to_rgb(torch.from_numpy(x), gen(torch.from_numpy(x), 0)).numpy()
+    natural = natural_rgb(gen, x)
     np.testing.assert_allclose(torch_out(style_module(gen, BLEND, 0.0), x), natural, atol=1e-5)
     np.testing.assert_allclose(torch_out(style_module(gen, BLEND, 1.0 - 1e-9), x), torch_out(style_module(gen, BLEND), x), atol=1e-5)
 
@@ -310,3 +319,17 @@ def cv2_read(path):
     import cv2
 
     return cv2.imread(str(path))
+
+
+def test_a_painting_style_reads_its_input_with_the_picture_reflected_above_and_left():
+    """The encoder's stride-2 zero padding drew a band along the top edge of painted pictures; the
+    style module reflects EDGE_PAD px of the picture above and left and crops them off: same shape,
+    and the top rows are no longer what the bare generator paints there (the interior nearly is)."""
+    gen = build_generator(GeneratorConfig.tiny(STYLES3), seed=0).eval()
+    x = luma(1)
+    module, bare = torch_out(gen.for_style("ukiyoe"), x), torch_out(lambda t: gen(t, 1), x)
+    assert module.shape == bare.shape == (1, 3, H, W)
+    assert np.abs(module[..., :3, :] - bare[..., :3, :]).mean() > 1e-3
+    np.testing.assert_allclose(torch_out(as_painted(lambda t: gen(t, 1)), x), module, atol=1e-6)
+    natural = build_generator(GeneratorConfig(styles=("natural",), decoder=(16, 16, 8, 8, 8), pretrained=False, ab_head="bins"), seed=0).eval()
+    np.testing.assert_array_equal(torch_out(natural.for_style("natural"), x), torch_out(lambda t: natural(t, 0), x))  # natural reads it as it is

@@ -172,7 +172,9 @@ def export_onnx_bytes(
     """Trace `module` at the static shape (batch,1,height,width) -> serialized ONNX (opset 17).
 
     Input "luma" (batch,1,h,w) float32, output "output" (batch,C,h,w) float32. Uses the TorchScript
-    exporter, which needs no extra packages (the torch.export one needs onnxscript)."""
+    exporter, which needs no extra packages (the torch.export one needs onnxscript). The graph
+    declares the output's static shape: that exporter leaves it symbolic after a Slice (the painting
+    styles crop their edge padding, generator.EDGE_PAD)."""
     import copy
 
     net = copy.deepcopy(module).float().eval().cpu()
@@ -186,7 +188,22 @@ def export_onnx_bytes(
             net, (example,), buffer, dynamo=False, opset_version=ONNX_OPSET,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
         )
-    return buffer.getvalue()
+        shape = net(example).shape
+    return with_output_shape(buffer.getvalue(), tuple(shape))
+
+
+def with_output_shape(model: bytes, shape: tuple[int, ...]) -> bytes:
+    """A serialized ONNX model with its (single) graph output declared as the static ``shape``."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    if len(dims) != len(shape):
+        raise ValueError(f"the exported output has {len(dims)} dimensions, the module gave {len(shape)}")
+    for dim, size in zip(dims, shape):
+        dim.Clear()
+        dim.dim_value = int(size)
+    return proto.SerializeToString()
 
 
 class Fp16Compute(torch.nn.Module):

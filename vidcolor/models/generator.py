@@ -548,6 +548,21 @@ def prior_shift_to_vividness(shift: float) -> float:
     return (shift + 1.0) / 1.5
 
 
+# Painting styles read their input through the encoder's stride-2 convolutions, which pad k // 2
+# zeros on every side: on even sizes each stride's top row and left column see zeros and the
+# bottom and right never do, and the full-resolution style stages turn that into a band along the
+# top edge (ukiyoe yellow, storm orange) and a faint left column. Reflecting a few rows and columns
+# of the picture above and to the left of the input and cropping them off the output removes it
+# (docs/MODEL.md, session 16: the top band's step 0.094 -> 0.040 for ukiyoe at 8 px, where 32 px
+# gave 0.045) for about 5 % more work at 256x448. Natural is left as trained.
+EDGE_PAD = 8
+
+
+def reflect_top_left(luma: torch.Tensor, pad: int = EDGE_PAD) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H + pad, W + pad): ``pad`` rows above and columns left reflected from the picture."""
+    return F.pad(luma, (pad, 0, pad, 0), mode="reflect")
+
+
 class StyleGenerator(nn.Module):
     """One style of a Generator: (N, 1, H, W) luma [0,1] -> (N, C, H, W); C = 2 (Lab ab) or 3 (RGB)."""
 
@@ -565,7 +580,10 @@ class StyleGenerator(nn.Module):
         self.train(generator.training)  # a new Module defaults to train mode; exporters restore it on exit
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        return self.generator(luma, self.style_weights if self.style is None else self.style, mode=self.mode)
+        style = self.style_weights if self.style is None else self.style
+        if self.mode == "stylize":  # see EDGE_PAD
+            return self.generator(reflect_top_left(luma), style, mode=self.mode)[..., EDGE_PAD:, EDGE_PAD:]
+        return self.generator(luma, style, mode=self.mode)
 
 
 def build_generator(config: GeneratorConfig, seed: int | None = 0) -> Generator:

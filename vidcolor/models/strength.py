@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vidcolor.color import luma_ab_to_rgb
-from vidcolor.models.generator import Generator
+from vidcolor.models.generator import EDGE_PAD, Generator, reflect_top_left
 
 
 def style_module(generator: Generator, blend: dict[str, float], strength: float = 1.0) -> nn.Module:
@@ -57,7 +57,8 @@ class StrengthGenerator(nn.Module):
 
     def forward(self, luma: torch.Tensor) -> torch.Tensor:
         gen = self.generator
+        luma = reflect_top_left(luma)  # as a painting style reads its input (generator.EDGE_PAD)
         features = gen.encode(luma, None)  # one encoder pass for both
         styled = gen(luma, self.style_weights, features=features, mode="stylize")
         natural = luma_ab_to_rgb(luma, gen(luma, self.natural_weights, features=features, mode="colorize"))
-        return natural + self.strength * (styled - natural)
+        return (natural + self.strength * (styled - natural))[..., EDGE_PAD:, EDGE_PAD:]
