@@ -72,10 +72,10 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def ours_image(gen, blend, rgb: np.ndarray) -> np.ndarray:
-    """Grey version of (H, W, 3) uint8 (H, W multiples of 32) through a style / blend -> uint8 RGB."""
+    """Grey version of (H, W, 3) uint8 (H, W multiples of 32) through a style / blend -> uint8 RGB,
+    by the module a run exports (the style's edge padding included: generator.EDGE_PAD)."""
     luma = rgb_to_luma(to_tensor(rgb))
-    style = gen.blend_weights(blend) if isinstance(blend, dict) else gen.style_index(blend)
-    out = gen(luma, style)
+    out = gen.for_blend(blend if isinstance(blend, dict) else {blend: 1.0})(luma)
     return (out[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
