@@ -683,3 +683,60 @@ def test_the_lease_pack_takes_only_the_training_split(shared_data):
     assert pack.square(np.zeros((300, 200, 3), np.uint8)).shape == (200, 200, 3)
     without_docs = pack.travel_size(repo, repo / "no-such-folder")
     assert 0 < without_docs < 40 * 2**20  # the room left for .lease/ under the call's 64 MiB
+
+
+def test_decoded_measures_are_the_held_out_psnr_and_colourfulness_and_reward_colour():
+    from vidcolor.metrics import colorfulness, psnr
+    from vidcolor.train.losses import decoded_measures
+
+    rng = np.random.default_rng(0)
+    target = torch.from_numpy(rng.random((3, 3, 24, 32))).float()
+    pred = (target + torch.from_numpy(rng.normal(0, 0.1, target.shape)).float()).requires_grad_(True)
+    minus_psnr, minus_cf = decoded_measures(pred, target)
+    unit = [pred[i].detach().clamp(0, 1).permute(1, 2, 0).double().numpy() for i in range(3)]
+    assert -float(minus_psnr.detach()) == pytest.approx(np.mean([psnr(u, target[i].permute(1, 2, 0).double().numpy()) for i, u in enumerate(unit)]), abs=1e-3)
+    assert -float(minus_cf.detach()) == pytest.approx(np.mean([colorfulness(u) for u in unit]), abs=1e-2)
+    grey = torch.full((1, 3, 8, 8), 0.5)
+    grey[..., :4] += torch.tensor([0.1, -0.1, 0.0]).view(1, 3, 1, 1)  # a little red-green
+    grey.requires_grad_(True)
+    (grad,) = torch.autograd.grad(decoded_measures(grey, grey.detach())[1], grey)
+    assert float(grad[0, 0, :, :4].mean()) < 0 < float(grad[0, 1, :, :4].mean())  # minus colourfulness falls as the red grows
+
+
+def test_a_recipe_scoring_the_decoded_colour_trains_at_its_exported_decoding(tmp_path):
+    from vidcolor.train.loop import init_generator
+
+    settings = dict(steps=2, ab_head="bins", hint_fraction=0.3, temperature=0.5, export_temperature=0.3, vividness=0.9)
+    path = _recipe(tmp_path, "[loss]\nrebalance = 0.7\npsnr = 0.5\ncolourfulness = 0.05\nperceptual = 0.0\nadversarial = 0.0", **settings)
+    gen = init_generator(load_recipe(path))
+    assert float(gen.temperature) == pytest.approx(0.3, abs=1e-6) and gen.vividness() == pytest.approx(0.9, abs=1e-6)
+    plain = init_generator(load_recipe(_recipe(tmp_path / "plain", "[loss]\nrebalance = 0.7", **settings)))
+    assert float(plain.temperature) == pytest.approx(0.5, abs=1e-6) and plain.vividness() == pytest.approx(2 / 3, abs=1e-6)
+    train_from_recipe(path, {}, resume=False, quiet=True)
+    import json
+
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(-60 < r["psnr"] < -5 and r["colourfulness"] <= 0 for r in rows)
+    # total = colour + 0.5 x (minus PSNR) + 0.05 x (minus colourfulness) + temporal
+    assert rows[0]["total"] == pytest.approx(rows[0]["color"] + 0.5 * rows[0]["psnr"] + 0.05 * rows[0]["colourfulness"] + rows[0]["temporal"], abs=1e-3)
+
+
+@pytest.mark.parametrize("loss", ["psnr = 0.5", "colourfulness = 0.1"])
+def test_the_decoded_measures_need_a_bins_head(tmp_path, loss):
+    with pytest.raises(RecipeError, match="decoded colour of a bins head"):
+        load_recipe(_recipe(tmp_path, f"[loss]\n{loss}"))
+
+
+def test_the_stage_11_chain_trains_the_shipped_v7_on_the_held_out_measures():
+    """train/natural11_metric.toml: 7a's photos, held-out split, motion and hints, from the shipped
+    weights (palette kept), with loss.psnr and loss.colourfulness at v7's exported decoding."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    a7, a11 = (tomllib.loads((root / f"natural{n}.toml").read_text()) for n in ("7_more", "11_metric"))
+    assert a11["init"] == "../vidcolor/weights/natural.safetensors" and "init_trunk_only" not in a11["train"]
+    assert a11["data"] == a7["data"] and a11["train"]["hint_fraction"] == a7["train"]["hint_fraction"]
+    assert {k: v for k, v in a11["loss"].items() if k not in ("psnr", "colourfulness")} == a7["loss"]
+    assert a11["loss"]["psnr"] > 0 and a11["loss"]["colourfulness"] / a11["loss"]["psnr"] == pytest.approx(0.1)
+    p7 = tomllib.loads((root / "natural7_palette.toml").read_text())
+    assert (a11["train"]["export_temperature"], a11["train"]["vividness"]) == (p7["train"]["export_temperature"], p7["train"]["vividness"])

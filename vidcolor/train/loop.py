@@ -288,7 +288,7 @@ def init_generator(recipe: Recipe) -> Generator:
     t = recipe.train
     if recipe.init is None:
         config = GeneratorConfig(styles=(recipe.style,), ab_head=t.ab_head or "regress", hints=t.hint_fraction > 0, encoder=t.encoder, context=t.context)
-        return _with_decoding(build_generator(config, seed=recipe.seed), t)
+        return _with_decoding(build_generator(config, seed=recipe.seed), t, export=scores_decoded(recipe))
     base = load_generator(recipe.init)
     if base.config.encoder != t.encoder:
         raise RecipeError(
@@ -308,7 +308,13 @@ def init_generator(recipe: Recipe) -> Generator:
         base, _ = convert_generator(base, target, seed=recipe.seed)
     if STYLES[recipe.style].mode != "colorize":
         return base.train()  # the colorize decoding stays as the init weights have it
-    return _with_decoding(base.train(), t, export=t.hint_branch)  # the hint branch learns on top of the shipped decoding
+    # the hint branch, and the measures of loss.psnr / loss.colourfulness, learn on the shipped decoding
+    return _with_decoding(base.train(), t, export=t.hint_branch or scores_decoded(recipe))
+
+
+def scores_decoded(recipe: Recipe) -> bool:
+    """Whether the recipe's losses score the decoded colour (loss.psnr, loss.colourfulness): it then trains at the exported decoding."""
+    return recipe.loss.psnr > 0 or recipe.loss.colourfulness > 0
 
 
 def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
@@ -350,11 +356,14 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
         else:
             out = run.gen(luma_in, run.style)
         pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
+        loss = {}
+        if w.psnr > 0 or w.colourfulness > 0:
+            loss["psnr"], loss["colourfulness"] = losses.decoded_measures(pred, target)
         if mode == "colorize" and run.gen.config.ab_head != "bins":
             color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation, w.color_beta)
         elif mode != "colorize":
             color = F.l1_loss(pred, target)
-        loss = {"color": color}
+        loss = {"color": color} | loss
         styled = run.style in run.style_grams and w.style > 0
         if w.perceptual > 0 or styled:  # the feature network is a third of a step: only when used
             feats = run.features(pred)

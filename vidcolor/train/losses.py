@@ -77,3 +77,18 @@ def video_temporal_loss(output_next: torch.Tensor, output_prev: torch.Tensor, fl
     warped_prev, inside = warp(output_prev, flow)
     mask = trust * inside
     return ((output_next - warped_prev).abs() * mask).sum() / (mask.sum() * output_next.shape[1]).clamp(min=1)
+
+
+def decoded_measures(rgb: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out measures as losses: (N, 3, H, W) predicted and true RGB [0,1] -> (minus the mean
+    per-photo PSNR in dB, minus the mean per-photo colourfulness of the prediction on the 0-255 scale
+    (Hasler & Suesstrunk, as ``vidcolor.metrics.colorfulness``)). The prediction is clamped to [0, 1]
+    as a saved picture is."""
+    rgb = rgb.clamp(0, 1)
+    mse = (rgb - target).pow(2).flatten(1).mean(1)
+    psnr = -10 * torch.log10(mse.clamp(min=1e-8))
+    r, g, b = (rgb * 255).unbind(1)
+    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    sigma = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False) + 1e-6).sqrt()
+    mu = (rg.mean(1).pow(2) + yb.mean(1).pow(2) + 1e-6).sqrt()
+    return -psnr.mean(), -(sigma + 0.3 * mu).mean()

@@ -84,6 +84,11 @@ class LossWeights:
     temporal: float = 1.0  # ||G(warp(x)) - warp(G(x))|| under random smooth flows
     temporal_video: float = 0.0  # ||G(x_t+1) - warp(G(x_t))|| on consecutive frames of data.video_frames
     rebalance: float = 0.5  # bins head: class rebalancing mix (Zhang et al. 2016's lambda); 1 = none
+    # natural, bins head: the held-out measures themselves, on the decoded colour merged with the clean
+    # luma as `vidcolor run` merges it. A recipe that sets either trains at its exported decoding
+    # (export_temperature, vividness, the init's palette strength), so they shape what ships.
+    psnr: float = 0.0  # weight on minus the mean per-photo RGB PSNR (dB)
+    colourfulness: float = 0.0  # weight on minus the mean per-photo colourfulness (Hasler & Suesstrunk, 0-255); / psnr = dB a unit is worth
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,8 @@ def validate(r: Recipe) -> None:
         raise RecipeError("train.video_vividness is for colorize styles", "remove it from a stylize recipe")
     if not 0 <= t.export_temperature <= 1:
         raise RecipeError(f"train.export_temperature must be in [0, 1] (0 = train.temperature), got {t.export_temperature}")
+    if (r.loss.psnr or r.loss.colourfulness) and not (STYLES[r.style].mode == "colorize" and t.ab_head == "bins" and not t.hint_branch):
+        raise RecipeError("loss.psnr and loss.colourfulness score the decoded colour of a bins head", "set train.ab_head = \"bins\" on a colorize style (not a hint-branch recipe)")
     if not 0 < r.loss.rebalance <= 1:
         raise RecipeError(f"loss.rebalance must be in (0, 1], got {r.loss.rebalance}", "0.5 as in Zhang et al. 2016; 1 turns rebalancing off")
     if r.data.video_stills_every < 1 or r.data.video_stills_repeat < 1:
