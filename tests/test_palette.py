@@ -171,11 +171,12 @@ def test_palette_recipe_errors_name_the_fix(tmp_path):
         train_from_recipe(_palette_recipe(tmp_path / "b", regress), {}, resume=False, quiet=True)
 
 
-def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_it_exactly():
-    """natural.safetensors is train/natural7_palette.toml's output (natural v7): its header records
-    that recipe (and its network's last trained stage) and its calibrated decoding is the one the
-    recipe writes. The gallery (train/gallery.toml from it, session 14) holds the same natural: the
-    same decoding and header video default, the same colours, so --strength blends v7's colours."""
+def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_still_holds_v7():
+    """natural.safetensors is train/natural11_hints.toml's output (natural v8): its header records that
+    recipe, and its calibrated decoding and video default are the ones the recipe writes; its palette was
+    trained with its trunk (natural11_metric.toml, strength 0.5 as v7's). The gallery (train/gallery.toml,
+    session 14) was trained on v7 and still holds v7's decoding in its natural slot: --strength blends
+    with v7's colours until the gallery is retrained on v8 (docs/MODEL.md, natural v8)."""
     import json
     import tomllib
 
@@ -183,23 +184,19 @@ def test_the_shipped_natural_is_what_its_recipe_writes_and_the_gallery_carries_i
 
     from vidcolor.models.checkpoint import WEIGHTS_DIR
 
-    recipe = tomllib.loads((Path(__file__).resolve().parents[1] / "train" / "natural7_palette.toml").read_text())["train"]
+    root = Path(__file__).resolve().parents[1] / "train"
+    recipe, v7 = (tomllib.loads((root / name).read_text())["train"] for name in ("natural11_hints.toml", "natural7_palette.toml"))
     nat, gal = load_generator(WEIGHTS_DIR / "natural.safetensors"), load_generator(WEIGHTS_DIR / "gallery.safetensors")
     with safe_open(str(WEIGHTS_DIR / "natural.safetensors"), framework="pt") as f:
         header = json.loads(f.metadata()["vidcolor"])
-    assert Path(header["palette"]["recipe"]["path"]).name == "natural7_palette.toml"  # the stage that wrote the file
-    assert Path(header["recipe"]["path"]).name == "natural7_hints.toml"  # the network's last trained stage
+    assert Path(header["recipe"]["path"]).name == "natural11_hints.toml" and "palette" not in header
     assert header["video_vividness"] == pytest.approx(recipe["video_vividness"])
-    assert nat.config.palette and gal.config.palette
-    assert float(nat.palette_strength) == pytest.approx(recipe["palette_strength"], abs=1e-3)  # fp16 buffers
+    assert nat.config.palette and nat.config.hint_branch and gal.config.palette
+    assert float(nat.palette_strength) == pytest.approx(v7["palette_strength"], abs=1e-3)  # fp16 buffers
     assert float(nat.temperature) == pytest.approx(recipe["export_temperature"], abs=1e-3)
     assert nat.vividness() == pytest.approx(recipe["vividness"], abs=1e-3)
-    for name in ("palette_strength", "temperature", "prior_shift"):
-        assert torch.equal(getattr(gal, name), getattr(nat, name))
-    assert gal.metadata["video_vividness"] == header["video_vividness"]
-    luma = torch.rand(1, 1, 64, 96, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        assert torch.equal(gal.eval()(luma, gal.style_index("natural")), nat.eval()(luma, 0))
+    assert float(gal.temperature) == pytest.approx(v7["export_temperature"], abs=1e-3) and gal.vividness() == pytest.approx(v7["vividness"], abs=1e-3)
+    assert gal.metadata["video_vividness"] == pytest.approx(v7["video_vividness"])
 
 
 def test_video_runs_decode_at_the_weights_video_default_and_photos_at_theirs(tmp_path):
@@ -249,5 +246,5 @@ def test_the_palette_recipes_fit_on_their_hint_stage_and_never_see_the_calibrati
         assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
         assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
     names = ("natural_palette.toml", "natural6_palette.toml", "natural7_palette.toml", "natural8_palette.toml")
-    shipped = [n for n in names if tomllib.loads((root / n).read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
-    assert shipped == ["natural7_palette.toml"]
+    shipped = [n.name for n in root.glob("natural*.toml") if tomllib.loads(n.read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
+    assert shipped == ["natural11_hints.toml"]  # natural v8 (its palette was trained with its trunk in natural11_metric.toml)

@@ -727,16 +727,22 @@ def test_the_decoded_measures_need_a_bins_head(tmp_path, loss):
         load_recipe(_recipe(tmp_path, f"[loss]\n{loss}"))
 
 
-def test_the_stage_11_chain_trains_the_shipped_v7_on_the_held_out_measures():
-    """train/natural11_metric.toml: 7a's photos, held-out split, motion and hints, from the shipped
-    weights (palette kept), with loss.psnr and loss.colourfulness at v7's exported decoding."""
+def test_the_stage_11_chain_trains_v7_on_the_held_out_measures_and_refits_the_hint_branch():
+    """train/natural11_metric.toml: 7a's photos, held-out split, motion and hints, from v7 (palette
+    kept), with loss.psnr and loss.colourfulness at v7's exported decoding; natural11_hints.toml is 7c's
+    branch recipe on it, shorter, writing the shipped weights (v8) with the calibrated decoding."""
     import tomllib
 
     root = Path(__file__).resolve().parents[1] / "train"
     a7, a11 = (tomllib.loads((root / f"natural{n}.toml").read_text()) for n in ("7_more", "11_metric"))
-    assert a11["init"] == "../vidcolor/weights/natural.safetensors" and "init_trunk_only" not in a11["train"]
+    p7 = tomllib.loads((root / "natural7_palette.toml").read_text())
+    assert a11["init"] == p7["output"] == "../runs/natural7/stage7.safetensors" and "init_trunk_only" not in a11["train"]
     assert a11["data"] == a7["data"] and a11["train"]["hint_fraction"] == a7["train"]["hint_fraction"]
     assert {k: v for k, v in a11["loss"].items() if k not in ("psnr", "colourfulness")} == a7["loss"]
     assert a11["loss"]["psnr"] > 0 and a11["loss"]["colourfulness"] / a11["loss"]["psnr"] == pytest.approx(0.1)
-    p7 = tomllib.loads((root / "natural7_palette.toml").read_text())
     assert (a11["train"]["export_temperature"], a11["train"]["vividness"]) == (p7["train"]["export_temperature"], p7["train"]["vividness"])
+    c7, c11 = (tomllib.loads((root / f"natural{n}.toml").read_text()) for n in ("7_hints", "11_hints"))
+    assert c11["init"] == a11["output"] and c11["output"] == "../vidcolor/weights/natural.safetensors"
+    assert c11["data"] == c7["data"] and c11["loss"] == c7["loss"]
+    differs = {k for k in c7["train"].keys() | c11["train"].keys() if c7["train"].get(k) != c11["train"].get(k)}
+    assert differs == {"steps", "lr_drop_at", "vividness", "video_vividness"}  # export_temperature: 0.5 in both
