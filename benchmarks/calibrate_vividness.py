@@ -156,6 +156,13 @@ def recipe_log_weights(recipe: Path) -> torch.Tensor:
     return log_w
 
 
+def calibration_photos(data: Path, per_set: int) -> dict[str, list[np.ndarray]]:
+    """{set: up to ``per_set`` calibration photos (H, W, 3) uint8, short side 256}: a seeded sample, the same on every call."""
+    rng = np.random.default_rng(0)
+    files = split_photos(data, "calibration")
+    return {k: [read_rgb(v[i], 256) for i in sorted(rng.choice(len(v), min(per_set, len(v)), replace=False))] for k, v in files.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", type=Path, nargs="+", required=True)
@@ -168,9 +175,7 @@ def main() -> None:
                     help="for checkpoints without their rebalancing weights: the recipe that made them")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    files = split_photos(args.data, "calibration")
-    photos = {k: [read_rgb(v[i], 256) for i in sorted(rng.choice(len(v), min(args.per_set, len(v)), replace=False))] for k, v in files.items()}
+    photos = calibration_photos(args.data, args.per_set)
     print(f"calibration photos: {', '.join(f'{k} {len(v)}' for k, v in photos.items())}")
     best = []
     for w in args.weights:

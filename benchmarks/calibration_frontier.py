@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from calibrate_vividness import sweep
-from eval_natural import DATA, split_photos
+from calibrate_vividness import calibration_photos, sweep
+from eval_natural import DATA
 
 from vidcolor.models.checkpoint import load_generator
-from vidcolor.train.data import read_rgb
 
 BELOW_TRUTH = (2, 4, 6, 8, 10)
 
@@ -51,9 +50,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)  # the photos calibrate_vividness.py draws
-    files = split_photos(args.data, "calibration")
-    photos = {k: [read_rgb(v[i], 256) for i in sorted(rng.choice(len(v), min(args.per_set, len(v)), replace=False))] for k, v in files.items()}
+    photos = calibration_photos(args.data, args.per_set)  # the photos calibrate_vividness.py draws
     tables = {w: table_of(w, photos, args.per_set) for w in args.weights}
     for name in photos:
         true_cf = next(iter(tables.values()))[name][0][2]

@@ -727,6 +727,12 @@ def test_the_decoded_measures_need_a_bins_head(tmp_path, loss):
         load_recipe(_recipe(tmp_path, f"[loss]\n{loss}"))
 
 
+@pytest.mark.parametrize("loss", ["psnr = -0.5", "colourfulness = -0.1", "psnr = \"high\""])
+def test_negative_or_non_numeric_decoded_measure_weights_are_refused(tmp_path, loss):
+    with pytest.raises(RecipeError, match="loss weights must be >= 0|must be a number"):
+        load_recipe(_recipe(tmp_path, f"[loss]\n{loss}", ab_head="bins"))
+
+
 def test_the_stage_11_chain_trains_v7_on_the_held_out_measures_and_refits_the_hint_branch():
     """train/natural11_metric.toml: 7a's photos, held-out split, motion and hints, from v7 (palette
     kept), with loss.psnr and loss.colourfulness at v7's exported decoding; natural11_hints.toml is 7c's

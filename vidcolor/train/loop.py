@@ -356,14 +356,13 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
         else:
             out = run.gen(luma_in, run.style)
         pred = luma_ab_to_rgb(luma, out.float()) if mode == "colorize" else out.float()
-        loss = {}
-        if w.psnr > 0 or w.colourfulness > 0:
-            loss["psnr"], loss["colourfulness"] = losses.decoded_measures(pred, target)
         if mode == "colorize" and run.gen.config.ab_head != "bins":
             color = colour_loss(out.float(), rgb_to_lab(target)[:, 1:], w.saturation, w.color_beta)
         elif mode != "colorize":
             color = F.l1_loss(pred, target)
-        loss = {"color": color} | loss
+        loss = {"color": color}
+        if w.psnr > 0 or w.colourfulness > 0:
+            loss["psnr"], loss["colourfulness"] = losses.decoded_measures(pred, target)
         styled = run.style in run.style_grams and w.style > 0
         if w.perceptual > 0 or styled:  # the feature network is a third of a step: only when used
             feats = run.features(pred)
