@@ -265,7 +265,7 @@ def grey_of_output_psnr(output: Path, reference: Path) -> float:
 
 def videos_main(args) -> dict:
     from vidcolor.metrics import evaluate_videos
-    from vidcolor.options import RunOptions
+    from vidcolor.options import RunOptions, TemporalOptions
     from vidcolor.pipeline import run_video
 
     w = (args.weights or [None])[0]
@@ -277,7 +277,9 @@ def videos_main(args) -> dict:
             t0 = time.perf_counter()
             grey, colour, out = (Path(tmp) / f"{name.replace('/', '_')}.{k}.mkv" for k in ("grey", "colour", "out"))
             write_pair(clip_frames(source)[: args.max_frames or None], grey, colour)
-            run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True, engine_dir=Path(tmp)))
+            temporal = TemporalOptions() if args.temporal_strength is None else TemporalOptions(strength=args.temporal_strength)
+            run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True,
+                                 engine_dir=Path(tmp), temporal=temporal))
             ours = evaluate_videos(out, source=grey, reference=colour)
             bar = grey_of_output_psnr(out, colour)
             r = {"frames": ours["frames"], "psnr_gain": ours["psnr"] - bar, "psnr": ours["psnr"], "psnr_grey": bar,
@@ -360,6 +362,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, nargs="*", default=None)
     ap.add_argument("--vividness", type=float, nargs="*", default=None)
     ap.add_argument("--split", choices=["report", "calibration", "wide"], default="report")  # wide: videos only
+    ap.add_argument("--temporal-strength", type=float, default=None)  # videos: the temporal step's strength (None: the default)
     ap.add_argument("--max-frames", type=int, default=0)  # videos: the first N frames of each clip (0: all)
     ap.add_argument("--degraded", action="store_true")
     ap.add_argument("--hints", type=int, default=0)

@@ -703,6 +703,39 @@ def test_decoded_measures_are_the_held_out_psnr_and_colourfulness_and_reward_col
     assert float(grad[0, 0, :, :4].mean()) < 0 < float(grad[0, 1, :, :4].mean())  # minus colourfulness falls as the red grows
 
 
+def test_colour_match_is_the_per_photo_colourfulness_gap_and_pulls_each_photo_toward_its_truth():
+    from vidcolor.metrics import colorfulness
+    from vidcolor.train.losses import colour_match
+
+    rng = np.random.default_rng(1)
+    target = torch.from_numpy(rng.random((3, 3, 24, 32))).float()
+    pred = (0.5 + 0.3 * (target - 0.5)).requires_grad_(True)  # the truth with a third of its colour gone
+    unit = lambda t: t.detach().clamp(0, 1).permute(1, 2, 0).double().numpy()  # noqa: E731
+    gaps = [abs(colorfulness(unit(pred[i])) - colorfulness(unit(target[i]))) for i in range(3)]
+    assert float(colour_match(pred, target).detach()) == pytest.approx(np.mean(gaps), abs=1e-2) and min(gaps) > 5
+    assert float(colour_match(target, target)) == pytest.approx(0.0, abs=1e-3)
+    # a picture short of colour is pushed toward more, one with too much toward less (minus colourfulness pushes both up)
+    (grad,) = torch.autograd.grad(colour_match(pred, target), pred)
+    step = pred.detach() - 1.0 * grad
+    assert all(colorfulness(unit(step[i])) > colorfulness(unit(pred[i])) for i in range(3))
+    loud = (0.5 + 2.0 * (target - 0.5) * 0.5).requires_grad_(True)  # a colourful guess of a muted truth
+    muted = 0.5 + 0.1 * (target - 0.5)
+    (grad,) = torch.autograd.grad(colour_match(loud, muted), loud)
+    step = loud.detach() - 1.0 * grad
+    assert all(colorfulness(unit(step[i])) < colorfulness(unit(loud[i])) for i in range(3))
+
+
+def test_a_recipe_with_colour_match_logs_it_and_adds_it_to_the_total(tmp_path):
+    import json
+
+    settings = dict(steps=2, ab_head="bins", hint_fraction=0.3, temperature=0.5, export_temperature=0.3, vividness=0.9)
+    path = _recipe(tmp_path, "[loss]\nrebalance = 0.7\npsnr = 0.5\ncolour_match = 0.075\nperceptual = 0.0\nadversarial = 0.0", **settings)
+    train_from_recipe(path, {}, resume=False, quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(r["colour_match"] > 0 for r in rows)
+    assert rows[0]["total"] == pytest.approx(rows[0]["color"] + 0.5 * rows[0]["psnr"] + 0.075 * rows[0]["colour_match"] + rows[0]["temporal"], abs=1e-3)
+
+
 def test_a_recipe_scoring_the_decoded_colour_trains_at_its_exported_decoding(tmp_path):
     from vidcolor.train.loop import init_generator
 
@@ -721,13 +754,13 @@ def test_a_recipe_scoring_the_decoded_colour_trains_at_its_exported_decoding(tmp
     assert rows[0]["total"] == pytest.approx(rows[0]["color"] + 0.5 * rows[0]["psnr"] + 0.05 * rows[0]["colourfulness"] + rows[0]["temporal"], abs=1e-3)
 
 
-@pytest.mark.parametrize("loss", ["psnr = 0.5", "colourfulness = 0.1"])
+@pytest.mark.parametrize("loss", ["psnr = 0.5", "colourfulness = 0.1", "colour_match = 0.1"])
 def test_the_decoded_measures_need_a_bins_head(tmp_path, loss):
     with pytest.raises(RecipeError, match="decoded colour of a bins head"):
         load_recipe(_recipe(tmp_path, f"[loss]\n{loss}"))
 
 
-@pytest.mark.parametrize("loss", ["psnr = -0.5", "colourfulness = -0.1", "psnr = \"high\""])
+@pytest.mark.parametrize("loss", ["psnr = -0.5", "colourfulness = -0.1", "colour_match = -0.1", "psnr = \"high\""])
 def test_negative_or_non_numeric_decoded_measure_weights_are_refused(tmp_path, loss):
     with pytest.raises(RecipeError, match="loss weights must be >= 0|must be a number"):
         load_recipe(_recipe(tmp_path, f"[loss]\n{loss}", ab_head="bins"))
@@ -752,3 +785,23 @@ def test_the_stage_11_chain_trains_v7_on_the_held_out_measures_and_refits_the_hi
     assert c11["data"] == c7["data"] and c11["loss"] == c7["loss"]
     differs = {k for k in c7["train"].keys() | c11["train"].keys() if c7["train"].get(k) != c11["train"].get(k)}
     assert differs == {"steps", "lr_drop_at", "vividness", "video_vividness"}  # export_temperature: 0.5 in both
+
+
+def test_the_stage_12_chain_trains_v8_on_each_photos_colour_gap_and_refits_the_hint_branch():
+    """train/natural12_metric.toml: 11a's photos, split, motion, hints and losses, but from v8 (as
+    shipped in 25910bf), at v8's decoding, and with loss.colour_match in place of the flat colourfulness
+    reward; natural12_hints.toml refits v8's branch on it and writes the candidate v9 (shipped only if it
+    beats v8 on the calibration split)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    a11, a12, c11, c12 = (tomllib.loads((root / f"natural{n}.toml").read_text()) for n in ("11_metric", "12_metric", "11_hints", "12_hints"))
+    assert a12["init"] == "../runs/natural12/v8.safetensors" and "git show 25910bf:vidcolor/weights/natural.safetensors" in (root / "natural12_metric.toml").read_text()
+    assert a12["data"] == a11["data"] and "init_trunk_only" not in a12["train"]
+    assert {k: v for k, v in a12["loss"].items() if k != "colour_match"} == {k: v for k, v in a11["loss"].items() if k != "colourfulness"}
+    assert a12["loss"]["colour_match"] / a12["loss"]["psnr"] == pytest.approx(0.15)
+    assert (a12["train"]["export_temperature"], a12["train"]["vividness"]) == (c11["train"]["export_temperature"], c11["train"]["vividness"])
+    assert c12["init"] == a12["output"] and c12["output"] == "../runs/natural12/stage12.safetensors"
+    assert c12["data"] == c11["data"] and c12["loss"] == c11["loss"]
+    differs = {k for k in c11["train"].keys() | c12["train"].keys() if c11["train"].get(k) != c12["train"].get(k)}
+    assert differs <= {"steps", "lr_drop_at", "export_temperature", "vividness", "video_vividness"} and {"steps", "lr_drop_at"} <= differs

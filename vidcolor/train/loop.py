@@ -313,8 +313,8 @@ def init_generator(recipe: Recipe) -> Generator:
 
 
 def scores_decoded(recipe: Recipe) -> bool:
-    """Whether the recipe's losses score the decoded colour (loss.psnr, loss.colourfulness): it then trains at the exported decoding."""
-    return recipe.loss.psnr > 0 or recipe.loss.colourfulness > 0
+    """Whether the recipe's losses score the decoded colour (loss.psnr, colourfulness, colour_match): it then trains at the exported decoding."""
+    return recipe.loss.psnr > 0 or recipe.loss.colourfulness > 0 or recipe.loss.colour_match > 0
 
 
 def _with_decoding(gen: Generator, t, export: bool = False) -> Generator:
@@ -361,8 +361,10 @@ def train_step(run: Run, rgb: torch.Tensor, target: torch.Tensor) -> dict[str, f
         elif mode != "colorize":
             color = F.l1_loss(pred, target)
         loss = {"color": color}
-        if w.psnr > 0 or w.colourfulness > 0:
+        if scores_decoded(r):
             loss["psnr"], loss["colourfulness"] = losses.decoded_measures(pred, target)
+            if w.colour_match > 0:
+                loss["colour_match"] = losses.colour_match(pred, target)
         styled = run.style in run.style_grams and w.style > 0
         if w.perceptual > 0 or styled:  # the feature network is a third of a step: only when used
             feats = run.features(pred)

@@ -79,6 +79,16 @@ def video_temporal_loss(output_next: torch.Tensor, output_prev: torch.Tensor, fl
     return ((output_next - warped_prev).abs() * mask).sum() / (mask.sum() * output_next.shape[1]).clamp(min=1)
 
 
+def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB [0,1] -> (N,) colourfulness on the 0-255 scale (Hasler & Suesstrunk, as
+    ``vidcolor.metrics.colorfulness``), differentiable."""
+    r, g, b = (rgb * 255).unbind(1)
+    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
+    sigma = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False) + 1e-6).sqrt()
+    mu = (rg.mean(1).pow(2) + yb.mean(1).pow(2) + 1e-6).sqrt()
+    return sigma + 0.3 * mu
+
+
 def decoded_measures(rgb: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The held-out measures as losses: (N, 3, H, W) predicted and true RGB [0,1] -> (minus the mean
     per-photo PSNR in dB, minus the mean per-photo colourfulness of the prediction on the 0-255 scale
@@ -87,8 +97,11 @@ def decoded_measures(rgb: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
     rgb = rgb.clamp(0, 1)
     mse = (rgb - target).pow(2).flatten(1).mean(1)
     psnr = -10 * torch.log10(mse.clamp(min=1e-8))
-    r, g, b = (rgb * 255).unbind(1)
-    rg, yb = (r - g).flatten(1), (0.5 * (r + g) - b).flatten(1)
-    sigma = (rg.var(1, unbiased=False) + yb.var(1, unbiased=False) + 1e-6).sqrt()
-    mu = (rg.mean(1).pow(2) + yb.mean(1).pow(2) + 1e-6).sqrt()
-    return -psnr.mean(), -(sigma + 0.3 * mu).mean()
+    return -psnr.mean(), -colourfulness(rgb).mean()
+
+
+def colour_match(rgb: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-photo |colourfulness of the prediction - the truth's| (0-255 scale): (N, 3, H, W)
+    predicted and true RGB [0,1] -> scalar. Unlike minus the colourfulness it asks each picture for
+    as much colour as its truth has (a portrait in a grey room little, a market stall much)."""
+    return (colourfulness(rgb.clamp(0, 1)) - colourfulness(target)).abs().mean()

@@ -89,6 +89,7 @@ class LossWeights:
     # (export_temperature, vividness, the init's palette strength), so they shape what ships.
     psnr: float = 0.0  # weight on minus the mean per-photo RGB PSNR (dB)
     colourfulness: float = 0.0  # weight on minus the mean per-photo colourfulness (Hasler & Suesstrunk, 0-255); / psnr = dB a unit is worth
+    colour_match: float = 0.0  # weight on the mean per-photo |colourfulness - the truth's| (0-255); / psnr = dB a unit of mismatch costs
 
 
 @dataclass(frozen=True)
@@ -296,8 +297,8 @@ def validate(r: Recipe) -> None:
         raise RecipeError("train.video_vividness is for colorize styles", "remove it from a stylize recipe")
     if not 0 <= t.export_temperature <= 1:
         raise RecipeError(f"train.export_temperature must be in [0, 1] (0 = train.temperature), got {t.export_temperature}")
-    if (r.loss.psnr or r.loss.colourfulness) and not (STYLES[r.style].mode == "colorize" and t.ab_head == "bins" and not t.hint_branch):
-        raise RecipeError("loss.psnr and loss.colourfulness score the decoded colour of a bins head", "set train.ab_head = \"bins\" on a colorize style (not a hint-branch recipe)")
+    if (r.loss.psnr or r.loss.colourfulness or r.loss.colour_match) and not (STYLES[r.style].mode == "colorize" and t.ab_head == "bins" and not t.hint_branch):
+        raise RecipeError("loss.psnr, loss.colourfulness and loss.colour_match score the decoded colour of a bins head", "set train.ab_head = \"bins\" on a colorize style (not a hint-branch recipe)")
     if not 0 < r.loss.rebalance <= 1:
         raise RecipeError(f"loss.rebalance must be in (0, 1], got {r.loss.rebalance}", "0.5 as in Zhang et al. 2016; 1 turns rebalancing off")
     if r.data.video_stills_every < 1 or r.data.video_stills_repeat < 1:
