@@ -2,8 +2,10 @@
 # One call on a lent GPU (the device tool's `run`), everything that needs the GPU in ~9 minutes:
 #   1. bench_backends.py --device cuda: torch eager fp16 and CUDA graphs, two styles, three model sizes
 #   2. the GPU tests (pytest -m gpu, the modules that need no PyAV: the machine has none), while
-#   3. natural v9, stage 1: train/gpu/natural9_trunk.toml and its context-block twin side by side,
-#      each fitted to the lease with --minutes; stage 2: their hint branches (natural9_*_hints.toml)
+#   3. natural v9, stage 1: train/gpu/natural11_metric.toml (the shipped v8 trained on with the held-out
+#      measures as its loss, GPU-sized), fitted to the lease with --minutes; stage 2: its hint branch
+#      (train/gpu/natural11_hints.toml). (Session 15's CE-only trunk twins, train/gpu/natural9_*.toml, would
+#      drop v8's palette and train its gain away: they are kept for the record, not run.)
 #   4. torch.compile timings, if time is left
 # Run from the repository root with .lease/ packed (benchmarks/pack_lease_data.py) and carried.
 # The call carries the working tree, at most 64 MiB: the repository without docs/ (~17.6 MB) plus .lease/
@@ -12,10 +14,10 @@
 #   mkdir -p .git/info && echo /docs/ >> .git/info/exclude && git rm -r -q --cached docs
 #   device `run`: command "bash benchmarks/lease_gpu.sh 2>&1", carry [".lease"], timeout_s 585
 #   git reset -q -- docs && sed -i '/^\/docs\/$/d' .git/info/exclude        # docs/ tracked again
-# After the call, here, for each returned *_hints.safetensors F (NAME its stem): the palette on the real
-# photos, then the calibration against v7 (docs/MODEL.md, stage 9's table) and the wide video clips:
-#   vidcolor train train/natural9_palette.toml --init F -o runs/natural9/NAME_pal.safetensors --run-dir runs/natural9/pal_NAME
-#   python benchmarks/calibrate_vividness.py --weights runs/natural9/*_pal.safetensors --per-set 100 --threads 2
+# After the call, here, with the returned metric_hints.safetensors F (palette kept, so no palette stage):
+# the calibration against v8 at equal colourfulness, the decoding, and the wide video clips:
+#   cd benchmarks && python calibration_frontier.py --weights ../vidcolor/weights/natural.safetensors ../F --per-set 100 --threads 2 && cd ..
+#   python benchmarks/calibrate_vividness.py --weights F --per-set 100 --threads 2
 #   python benchmarks/eval_natural.py videos --split wide --max-frames 40 --weights W --vividness V --threads 2
 # Session 15 prepared and rehearsed this (DRY=1) but got no machine (loans were paused).
 # Results land in $OUT (weights, logs.tar.gz); the palette stage and the calibration run here after.
@@ -46,25 +48,22 @@ train() {  # recipe, minutes, log name, hard limit (s)
   timeout "$4" $PY -m vidcolor train "$1" --minutes "$2" --device $DEV $EXTRA --quiet --debug > "$LOG/$3.txt" 2>&1
   echo "rc $?" >> "$LOG/$3.txt"
 }
-echo "[$(el)s] stage 1: trunks ($TRUNK_MIN min each, side by side) + GPU tests"
+echo "[$(el)s] stage 1: the measures stage ($TRUNK_MIN min) + GPU tests"
 LIMIT=$(( END - 100 - $(el) )); [ "$LIMIT" -lt 60 ] && LIMIT=60
-train train/gpu/natural9_trunk.toml "$TRUNK_MIN" trunk "$LIMIT" & A=$!
-train train/gpu/natural9_trunk_context.toml "$TRUNK_MIN" trunk_context "$LIMIT" & B=$!
+train train/gpu/natural11_metric.toml "$TRUNK_MIN" metric "$LIMIT" & A=$!
 if [ "$DEV" = cuda ]; then
   timeout 240 $PY -m pytest -q -m gpu -p no:cacheprovider tests/test_backends.py tests/test_cuda.py > "$LOG/pytest_gpu.txt" 2>&1
   echo "pytest rc $?" >> "$LOG/pytest_gpu.txt"
   tail -3 "$LOG/pytest_gpu.txt"
 fi
-wait $A $B
-tail -n 2 "$LOG/trunk.txt" "$LOG/trunk_context.txt"
+wait $A
+tail -n 2 "$LOG/metric.txt"
 
 HINT_MIN=$($PY -c "print(max(0.3, round(($END - 110 - $(el)) / 60, 2)))")
 [ "${DRY:-0}" = 1 ] && HINT_MIN=0.05
-echo "[$(el)s] stage 2: hint branches ($HINT_MIN min each)"
+echo "[$(el)s] stage 2: the hint branch ($HINT_MIN min)"
 LIMIT=$(( END - 60 - $(el) )); [ "$LIMIT" -lt 30 ] && LIMIT=30
-[ -f runs/natural9/trunk.safetensors ] && { train train/gpu/natural9_trunk_hints.toml "$HINT_MIN" trunk_hints "$LIMIT" & }
-[ -f runs/natural9/trunk_context.safetensors ] && { train train/gpu/natural9_trunk_context_hints.toml "$HINT_MIN" trunk_context_hints "$LIMIT" & }
-wait
+[ -f runs/natural9/metric.safetensors ] && train train/gpu/natural11_hints.toml "$HINT_MIN" metric_hints "$LIMIT"
 tail -n 2 "$LOG"/*hints.txt
 
 LEFT=$(( END - 30 - $(el) ))
@@ -76,7 +75,7 @@ if [ "$DEV" = cuda ] && [ "$LEFT" -gt 60 ]; then
 fi
 
 echo "[$(el)s] collecting"
-for name in trunk trunk_context trunk_hints trunk_context_hints; do
+for name in metric metric_hints; do
   [ -f "runs/natural9/$name.safetensors" ] && cp "runs/natural9/$name.safetensors" "$OUT/$name.safetensors"
   [ -d "runs/natural9/$name" ] && mkdir -p "$LOG/$name" && cp -r runs/natural9/$name/log.jsonl runs/natural9/$name/samples "$LOG/$name/" 2>/dev/null
 done

@@ -787,6 +787,27 @@ def test_the_stage_11_chain_trains_v7_on_the_held_out_measures_and_refits_the_hi
     assert differs == {"steps", "lr_drop_at", "vividness", "video_vividness"}  # export_temperature: 0.5 in both
 
 
+def test_the_gpu_sized_measures_chain_is_natural11_at_batch_32_from_the_shipped_weights():
+    """train/gpu/natural11_*.toml, what benchmarks/lease_gpu.sh trains: 11a's losses on the shipped file
+    (palette kept: not init_trunk_only) at its decoding, batch 32 at 256 px on the lease pack, then
+    natural11_hints' branch refit at batch 32."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    load = lambda name: tomllib.loads((root / f"{name}.toml").read_text())  # noqa: E731
+    a11, c11, ga, gc, trunk, trunk_hints = (load(n) for n in ("natural11_metric", "natural11_hints", "gpu/natural11_metric",
+                                                               "gpu/natural11_hints", "gpu/natural9_trunk", "gpu/natural9_trunk_hints"))
+    assert ga["init"] == "../../vidcolor/weights/natural.safetensors" and "init_trunk_only" not in ga["train"]
+    assert ga["loss"] == a11["loss"] and ga["loss"]["psnr"] > 0 and ga["loss"]["colourfulness"] > 0
+    assert (ga["train"]["batch"], ga["train"]["resolution"], ga["data"]["load_size"]) == (32, 256, 256)
+    assert (ga["train"]["export_temperature"], ga["train"]["vividness"]) == (c11["train"]["export_temperature"], c11["train"]["vividness"])
+    assert ga["train"]["lr"] == 2 * a11["train"]["lr"] and ga["data"] == trunk["data"]
+    assert gc["init"] == ga["output"] and gc["output"].startswith("../../runs/") and gc["data"] == trunk_hints["data"]
+    assert gc["loss"] == c11["loss"] and gc["train"]["vividness"] == c11["train"]["vividness"]
+    script = (root.parent / "benchmarks" / "lease_gpu.sh").read_text()
+    assert "train/gpu/natural11_metric.toml" in script and "train/gpu/natural11_hints.toml" in script
+
+
 def test_the_stage_12_chain_trains_v8_on_each_photos_colour_gap_and_refits_the_hint_branch():
     """train/natural12_metric.toml: 11a's photos, split, motion, hints and losses, but from v8 (as
     shipped in 25910bf), at v8's decoding, and with loss.colour_match in place of the flat colourfulness
@@ -805,3 +826,13 @@ def test_the_stage_12_chain_trains_v8_on_each_photos_colour_gap_and_refits_the_h
     assert c12["data"] == c11["data"] and c12["loss"] == c11["loss"]
     differs = {k for k in c11["train"].keys() | c12["train"].keys() if c11["train"].get(k) != c12["train"].get(k)}
     assert differs <= {"steps", "lr_drop_at", "export_temperature", "vividness", "video_vividness"} and {"steps", "lr_drop_at"} <= differs
+
+
+def test_stage_12b_is_12a_with_a_doubled_flat_colourfulness_reward_in_place_of_colour_match():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    a, b, a11 = (tomllib.loads((root / f"{n}.toml").read_text()) for n in ("natural12_metric", "natural12b_metric", "natural11_metric"))
+    assert (b["init"], b["data"], b["train"]) == (a["init"], a["data"], a["train"]) and b["output"] != a["output"]
+    assert {k: v for k, v in b["loss"].items() if k != "colourfulness"} == {k: v for k, v in a["loss"].items() if k != "colour_match"}
+    assert b["loss"]["colourfulness"] == pytest.approx(2 * a11["loss"]["colourfulness"]) and "colour_match" not in b["loss"]
