@@ -836,3 +836,13 @@ def test_stage_12b_is_12a_with_a_doubled_flat_colourfulness_reward_in_place_of_c
     assert (b["init"], b["data"], b["train"]) == (a["init"], a["data"], a["train"]) and b["output"] != a["output"]
     assert {k: v for k, v in b["loss"].items() if k != "colourfulness"} == {k: v for k, v in a["loss"].items() if k != "colour_match"}
     assert b["loss"]["colourfulness"] == pytest.approx(2 * a11["loss"]["colourfulness"]) and "colour_match" not in b["loss"]
+
+
+def test_stage_12c_is_a_second_round_of_11a_s_losses_on_v8_at_v8_s_decoding():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    a, c, a11 = (tomllib.loads((root / f"{n}.toml").read_text()) for n in ("natural12_metric", "natural12c_metric", "natural11_metric"))
+    assert (c["init"], c["data"], c["loss"]) == (a["init"], a["data"], a11["loss"]) and c["output"] not in (a["output"], a11["output"])
+    differs = {k for k in a["train"].keys() | c["train"].keys() if a["train"].get(k) != c["train"].get(k)}
+    assert differs == {"steps", "lr_drop_at"} and c["train"]["export_temperature"] == 0.5
