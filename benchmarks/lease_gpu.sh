@@ -20,7 +20,7 @@
 #   python benchmarks/calibrate_vividness.py --weights F --per-set 100 --threads 2
 #   python benchmarks/eval_natural.py videos --split wide --max-frames 40 --weights W --vividness V --threads 2
 # Session 15 prepared and rehearsed this (DRY=1) but got no machine (loans were paused).
-# Results land in $OUT (weights, logs.tar.gz); the palette stage and the calibration run here after.
+# Results land in $OUT (weights, logs.tar.gz); the calibration runs here after.
 # DRY=1 rehearses the chain on this CPU with tiny batches (no bench, no GPU tests).
 set -u
 T0=$(date +%s)

@@ -808,24 +808,20 @@ def test_the_gpu_sized_measures_chain_is_natural11_at_batch_32_from_the_shipped_
     assert "train/gpu/natural11_metric.toml" in script and "train/gpu/natural11_hints.toml" in script
 
 
-def test_the_stage_12_chain_trains_v8_on_each_photos_colour_gap_and_refits_the_hint_branch():
+def test_stage_12a_trains_v8_on_each_photos_colour_gap():
     """train/natural12_metric.toml: 11a's photos, split, motion, hints and losses, but from v8 (as
     shipped in 25910bf), at v8's decoding, and with loss.colour_match in place of the flat colourfulness
-    reward; natural12_hints.toml refits v8's branch on it and writes the candidate v9 (shipped only if it
-    beats v8 on the calibration split)."""
+    reward (a calibration experiment: it fell behind v8, so no hint refit follows it)."""
     import tomllib
 
     root = Path(__file__).resolve().parents[1] / "train"
-    a11, a12, c11, c12 = (tomllib.loads((root / f"natural{n}.toml").read_text()) for n in ("11_metric", "12_metric", "11_hints", "12_hints"))
+    a11, a12, c11 = (tomllib.loads((root / f"natural{n}.toml").read_text()) for n in ("11_metric", "12_metric", "11_hints"))
     assert a12["init"] == "../runs/natural12/v8.safetensors" and "git show 25910bf:vidcolor/weights/natural.safetensors" in (root / "natural12_metric.toml").read_text()
     assert a12["data"] == a11["data"] and "init_trunk_only" not in a12["train"]
     assert {k: v for k, v in a12["loss"].items() if k != "colour_match"} == {k: v for k, v in a11["loss"].items() if k != "colourfulness"}
     assert a12["loss"]["colour_match"] / a12["loss"]["psnr"] == pytest.approx(0.15)
     assert (a12["train"]["export_temperature"], a12["train"]["vividness"]) == (c11["train"]["export_temperature"], c11["train"]["vividness"])
-    assert c12["init"] == a12["output"] and c12["output"] == "../runs/natural12/stage12.safetensors"
-    assert c12["data"] == c11["data"] and c12["loss"] == c11["loss"]
-    differs = {k for k in c11["train"].keys() | c12["train"].keys() if c11["train"].get(k) != c12["train"].get(k)}
-    assert differs <= {"steps", "lr_drop_at", "export_temperature", "vividness", "video_vividness"} and {"steps", "lr_drop_at"} <= differs
+    assert a12["output"].startswith("../runs/")
 
 
 def test_stage_12b_is_12a_with_a_doubled_flat_colourfulness_reward_in_place_of_colour_match():
