@@ -259,3 +259,42 @@ def test_a_hint_stage_with_cues_learns_their_weights_and_saves_them(tmp_path):
     path.write_text(path.read_text().replace("hint_region_balance = 0.5", "hint_recolour = 0.5\nhint_null = true\nhint_region_balance = 1.5"))
     with pytest.raises(RecipeError, match="hint_region_balance must be in"):
         load_recipe(path)
+
+
+def test_a_graft_puts_a_retrained_natural_into_the_gallery_slot_and_keeps_the_styles_own_parts():
+    """train/graft_natural.py: after natural's trunk moved, the grafted gallery colourizes exactly as the
+    new natural, each style keeps its own norm rows and full-resolution stages, and the reported
+    change is the trunk's relative move (0 for an unchanged natural)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("graft_natural", Path(__file__).resolve().parents[1] / "train" / "graft_natural.py")
+    graft = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(graft)
+    config = replace(GeneratorConfig.tiny(styles=("natural",)), ab_head="bins", hints=True)
+    old_nat = build_generator(config, seed=1)
+    gallery = add_style_slots(old_nat, ["ukiyoe"], seed=2)
+    with torch.no_grad():
+        for name, p in gallery.named_parameters():
+            if name.endswith((".norm.scale", ".norm.shift")):
+                p[1:].add_(0.3)  # the style's own rows differ from natural's
+    new_nat = build_generator(config, seed=1)
+    new_nat.load_state_dict(old_nat.state_dict())
+    assert graft.grafted_state(new_nat.state_dict(), gallery.state_dict())[1] == 0.0
+    with torch.no_grad():
+        for p in new_nat.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    state, moved = graft.grafted_state(new_nat.state_dict(), gallery.state_dict())
+    assert 0 < moved < 1
+    out = build_generator(gallery.config, seed=3)
+    out.load_state_dict(state)
+    out.eval(), new_nat.eval(), gallery.eval()
+    x = torch.rand(1, 1, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(out(x, 0), new_nat(x, 0))
+        assert not torch.equal(out(x, 0), gallery(x, 0))
+    old, nat = gallery.state_dict(), new_nat.state_dict()
+    for k, v in state.items():
+        if k.endswith((".norm.scale", ".norm.shift")) and k in nat:
+            assert torch.equal(v[1:], old[k][1:]) and torch.equal(v[:1], nat[k])
+        elif k not in nat:
+            assert torch.equal(v, old[k]), k  # the styles' full-resolution stages and RGB head
