@@ -12,12 +12,18 @@ looped, libx264 crf 18) through `vidcolor run` defaults in a fresh process, wall
 process start to exit (start-up included; the ONNX export is cached by one untimed run first),
 again alternating the two weights. Pause any training while this runs.
 
+``--old-code REV``: the old side is ``--old`` run by the vidcolor code at git revision REV (checked
+out in a temporary worktree), the new side ``--new`` by this checkout: a code change (same weights)
+timed the same way. Model-only rounds then run in a fresh process each (the code on its
+PYTHONPATH), one round of 5 batches after one untimed batch, still alternating.
+
 ``--lite2``: also times, model only, the same bins-head generator with an EfficientNet-Lite2
 encoder (random weights: speed does not depend on them), to see whether it fits the CPU budget.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -68,16 +74,49 @@ def model_fps(weights: list[Path], repeats: int, engine_dir: Path) -> list[list[
     return times
 
 
-def e2e_fps(weights: list[Path], clip: Path, frames: int, repeats: int, engine_dir: Path) -> list[list[float]]:
-    out = clip.with_name("out.mp4")
-    cmd = lambda w: [sys.executable, "-m", "vidcolor", "run", str(clip), "-o", str(out), "--overwrite", "-q", "--weights", str(w), "--engine-dir", str(engine_dir)]  # noqa: E731
-    for w in weights:  # export once, untimed
-        subprocess.run(cmd(w), check=True)
-    fps: list[list[float]] = [[] for _ in weights]
+def one_round(weights: Path, engine_dir: Path) -> float:
+    """Model-only frames/s of one round (5 batches of 4 after one untimed), in this process."""
+    from vidcolor.backends import load_backend
+
+    x = np.random.default_rng(0).random((4, 1, 256, 448), dtype=np.float32)
+    with load_backend("onnxruntime", "natural", 256, 448, 4, "cpu", weights=weights, engine_dir=engine_dir) as b:
+        b.infer(x)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            b.infer(x)
+        return 20 / (time.perf_counter() - t0)
+
+
+def run_with(code: Path, args: list[str]) -> subprocess.CompletedProcess:
+    """``python args`` with the vidcolor package of ``code`` (a checkout root) first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    return subprocess.run([sys.executable, *args], cwd=code, env=env, check=True, capture_output=True, text=True)
+
+
+def model_fps_by_code(sides: list[tuple[Path, Path]], repeats: int, engine_dir: Path) -> list[list[float]]:
+    """[(code root, weights)] -> frames/s per side, each round in a fresh process, alternating."""
+    me = str(Path(__file__).resolve())
+    for code, w in sides:  # export once, untimed
+        run_with(code, [me, "--time-round", str(w), "--engine-dir", str(engine_dir)])
+    times: list[list[float]] = [[] for _ in sides]
     for _ in range(repeats):
-        for i, w in enumerate(weights):
+        for i, (code, w) in enumerate(sides):
+            out = run_with(code, [me, "--time-round", str(w), "--engine-dir", str(engine_dir)]).stdout
+            times[i].append(float(out.split()[-1]))
+    return times
+
+
+def e2e_fps(sides: list[tuple[Path, Path]], clip: Path, frames: int, repeats: int, engine_dir: Path) -> list[list[float]]:
+    """[(code root, weights)] -> `vidcolor run` frames/s per side, wall clock of a fresh process."""
+    out = clip.with_name("out.mp4")
+    args = lambda w: ["-m", "vidcolor", "run", str(clip), "-o", str(out), "--overwrite", "-q", "--weights", str(w), "--engine-dir", str(engine_dir)]  # noqa: E731
+    for code, w in sides:  # export once, untimed
+        run_with(code, args(w))
+    fps: list[list[float]] = [[] for _ in sides]
+    for _ in range(repeats):
+        for i, (code, w) in enumerate(sides):
             t0 = time.perf_counter()
-            subprocess.run(cmd(w), check=True)
+            run_with(code, args(w))
             fps[i].append(frames / (time.perf_counter() - t0))
     return fps
 
@@ -95,28 +134,47 @@ def lite2_weights(like: Path, path: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--old", type=Path, required=True)
+    ap.add_argument("--old", type=Path)
     ap.add_argument("--new", type=Path, default=REPO / "vidcolor" / "weights" / "natural.safetensors")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--e2e-repeats", type=int, default=2)
     ap.add_argument("--frames", type=int, default=1329)
     ap.add_argument("--lite2", action="store_true")
+    ap.add_argument("--old-code", metavar="REV", help="run --old with the vidcolor code of this git revision")
+    ap.add_argument("--time-round", type=Path, help=argparse.SUPPRESS)  # internal: one model-only round
+    ap.add_argument("--engine-dir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    weights = [args.old, args.new]
+    if args.time_round:
+        print(f"{one_round(args.time_round, args.engine_dir):.3f}")
+        return
+    if args.old is None:
+        ap.error("--old is required")
+    weights = [args.old.resolve(), args.new.resolve()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        old_code = REPO
+        if args.old_code:
+            old_code = tmp / "old_code"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_code), args.old_code], check=True, capture_output=True)
+        sides = [(old_code, weights[0]), (REPO, weights[1])]
         probe = [lite2_weights(args.new, tmp / "lite2.safetensors")] if args.lite2 else []
-        m = model_fps(weights + probe, args.repeats, tmp)
+        if args.old_code:
+            m = model_fps_by_code(sides, args.repeats, tmp)
+        else:
+            m = model_fps(weights + probe, args.repeats, tmp)
         print(f"model only, onnxruntime CPU, 256x448 batch 4, {args.repeats} alternating repeats (median frames/s):")
         for w, v in zip(weights + probe, m):
             print(f"  {w}: {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
         print(f"  ratio new/old: {statistics.median(m[1]) / statistics.median(m[0]):.2f}")
         if args.e2e_repeats:
             clip = make_clip(tmp / "clip_854x480.mp4", args.frames)
-            e = e2e_fps(weights, clip, args.frames, args.e2e_repeats, tmp)
+            e = e2e_fps(sides, clip, args.frames, args.e2e_repeats, tmp)
             print(f"end to end, vidcolor run defaults, 854x480, {args.frames} frames, wall incl. start-up (frames/s):")
-            for w, v in zip(weights, e):
-                print(f"  {w}: {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
+            for (code, w), v in zip(sides, e):
+                print(f"  {w} ({'code ' + args.old_code if code != REPO else 'this checkout'}): {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
+            print(f"  ratio new/old: {statistics.median(e[1]) / statistics.median(e[0]):.2f}")
+        if args.old_code:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_code)], check=True)
 
 
 if __name__ == "__main__":

@@ -66,9 +66,13 @@ def _ab_bins() -> torch.Tensor:
 def annealed_mean(logits: torch.Tensor, bins: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
     """Expected a/b under softmax(logits / T): (N, Q, h, w), (Q, 2), T > 0 -> (N, 2, h, w) a/b units.
 
-    T = 1 is the distribution's mean (accurate, muted); T -> 0 its mode (vivid, may be wrong)."""
-    p = torch.softmax(logits / temperature, dim=1)
-    return torch.einsum("nqhw,qc->nchw", p, bins)
+    T = 1 is the distribution's mean (accurate, muted); T -> 0 its mode (vivid, may be wrong).
+
+    Computed channels-last (softmax over the last axis, then a matmul): the same numbers as a softmax
+    over dim 1 and an einsum, but ONNX Runtime's CPU kernels for a softmax over a non-last axis and
+    that einsum took ~60 % of the whole natural model's time (docs/BENCHMARKS.md, session 19)."""
+    p = torch.softmax(logits.permute(0, 2, 3, 1) / temperature, dim=-1)  # (N, h, w, Q)
+    return torch.matmul(p, bins).permute(0, 3, 1, 2)
 
 
 @dataclass(frozen=True)
