@@ -104,3 +104,24 @@ def test_checkpoint_never_unpickles(gen, tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load used"))
     load_generator(path)
+
+
+def test_weights_along_a_line_interpolate_and_extrapolate_but_keep_the_decoding():
+    """benchmarks/soup.py: A + alpha (B - A) for learned tensors; B's decoding settings and counters."""
+    import importlib.util
+    from dataclasses import replace
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("soup", Path(__file__).resolve().parents[1] / "benchmarks" / "soup.py")
+    soup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soup)
+    config = replace(GeneratorConfig.tiny(styles=("natural",)), ab_head="bins", hints=True)
+    a, b = build_generator(config, seed=1).state_dict(), build_generator(config, seed=2).state_dict()
+    b["temperature"] = torch.tensor(0.5)
+    for alpha in (0.0, 0.5, 1.5):
+        out = soup.along_line(a, b, alpha)
+        w = "head_bins.weight"
+        assert torch.allclose(out[w], a[w] + alpha * (b[w] - a[w]), atol=1e-6)
+        assert float(out["temperature"]) == 0.5 and torch.equal(out["bins"], b["bins"])
+    with pytest.raises(ValueError, match="architecture"):
+        soup.along_line(a, {k: v for k, v in b.items() if k != w}, 0.5)
