@@ -57,34 +57,34 @@ def make_clip(path: Path, frames: int, size: tuple[int, int] = (854, 480)) -> Pa
     return path
 
 
-def model_fps(weights: list[Path], repeats: int, engine_dir: Path) -> list[list[float]]:
+BATCH = np.random.default_rng(0).random((4, 1, 256, 448), dtype=np.float32)  # the model input timed
+
+
+def round_fps(backend) -> float:
+    """Frames/s of one timed round: 5 batches of 4 through an already warmed-up backend."""
+    t0 = time.perf_counter()
+    for _ in range(5):
+        backend.infer(BATCH)
+    return 20 / (time.perf_counter() - t0)
+
+
+def natural_backend(weights: Path, engine_dir: Path):
+    """The onnxruntime CPU backend `vidcolor run` uses at 256x448, batch 4, warmed up by one batch."""
     from vidcolor.backends import load_backend
 
-    backends = [load_backend("onnxruntime", "natural", 256, 448, 4, "cpu", weights=w, engine_dir=engine_dir) for w in weights]
-    x = np.random.default_rng(0).random((4, 1, 256, 448), dtype=np.float32)
-    for b in backends:
-        b.infer(x)
+    backend = load_backend("onnxruntime", "natural", 256, 448, 4, "cpu", weights=weights, engine_dir=engine_dir)
+    backend.infer(BATCH)
+    return backend
+
+
+def model_fps(weights: list[Path], repeats: int, engine_dir: Path) -> list[list[float]]:
+    """Frames/s per weights file, all loaded in this process, rounds alternating."""
+    backends = [natural_backend(w, engine_dir) for w in weights]
     times: list[list[float]] = [[] for _ in weights]
     for _ in range(repeats):
         for i, b in enumerate(backends):
-            t0 = time.perf_counter()
-            for _ in range(5):
-                b.infer(x)
-            times[i].append(20 / (time.perf_counter() - t0))
+            times[i].append(round_fps(b))
     return times
-
-
-def one_round(weights: Path, engine_dir: Path) -> float:
-    """Model-only frames/s of one round (5 batches of 4 after one untimed), in this process."""
-    from vidcolor.backends import load_backend
-
-    x = np.random.default_rng(0).random((4, 1, 256, 448), dtype=np.float32)
-    with load_backend("onnxruntime", "natural", 256, 448, 4, "cpu", weights=weights, engine_dir=engine_dir) as b:
-        b.infer(x)
-        t0 = time.perf_counter()
-        for _ in range(5):
-            b.infer(x)
-        return 20 / (time.perf_counter() - t0)
 
 
 def run_with(code: Path, args: list[str]) -> subprocess.CompletedProcess:
@@ -145,36 +145,42 @@ def main() -> None:
     ap.add_argument("--engine-dir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.time_round:
-        print(f"{one_round(args.time_round, args.engine_dir):.3f}")
+        with natural_backend(args.time_round, args.engine_dir) as backend:
+            print(f"{round_fps(backend):.3f}")
         return
     if args.old is None:
         ap.error("--old is required")
     weights = [args.old.resolve(), args.new.resolve()]
+    if args.old_code and args.lite2:
+        ap.error("--lite2 times weights with this checkout's code only: leave out --old-code")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        old_code = REPO
+        old_code = tmp / "old_code" if args.old_code else REPO
         if args.old_code:
-            old_code = tmp / "old_code"
             subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_code), args.old_code], check=True, capture_output=True)
-        sides = [(old_code, weights[0]), (REPO, weights[1])]
-        probe = [lite2_weights(args.new, tmp / "lite2.safetensors")] if args.lite2 else []
-        if args.old_code:
-            m = model_fps_by_code(sides, args.repeats, tmp)
-        else:
-            m = model_fps(weights + probe, args.repeats, tmp)
-        print(f"model only, onnxruntime CPU, 256x448 batch 4, {args.repeats} alternating repeats (median frames/s):")
-        for w, v in zip(weights + probe, m):
-            print(f"  {w}: {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
-        print(f"  ratio new/old: {statistics.median(m[1]) / statistics.median(m[0]):.2f}")
-        if args.e2e_repeats:
-            clip = make_clip(tmp / "clip_854x480.mp4", args.frames)
-            e = e2e_fps(sides, clip, args.frames, args.e2e_repeats, tmp)
-            print(f"end to end, vidcolor run defaults, 854x480, {args.frames} frames, wall incl. start-up (frames/s):")
-            for (code, w), v in zip(sides, e):
-                print(f"  {w} ({'code ' + args.old_code if code != REPO else 'this checkout'}): {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
-            print(f"  ratio new/old: {statistics.median(e[1]) / statistics.median(e[0]):.2f}")
-        if args.old_code:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_code)], check=True)
+        try:
+            measure(args, [(old_code, weights[0]), (REPO, weights[1])], tmp)
+        finally:
+            if args.old_code:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_code)], check=True)
+
+
+def measure(args, sides: list[tuple[Path, Path]], tmp: Path) -> None:
+    """Print the model-only and end-to-end tables for [(code root, weights)] old and new."""
+    weights = [w for _, w in sides]
+    probe = [lite2_weights(args.new, tmp / "lite2.safetensors")] if args.lite2 else []
+    m = model_fps_by_code(sides, args.repeats, tmp) if args.old_code else model_fps(weights + probe, args.repeats, tmp)
+    print(f"model only, onnxruntime CPU, 256x448 batch 4, {args.repeats} alternating repeats (median frames/s):")
+    for w, v in zip(weights + probe, m):
+        print(f"  {w}: {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
+    print(f"  ratio new/old: {statistics.median(m[1]) / statistics.median(m[0]):.2f}")
+    if args.e2e_repeats:
+        clip = make_clip(tmp / "clip_854x480.mp4", args.frames)
+        e = e2e_fps(sides, clip, args.frames, args.e2e_repeats, tmp)
+        print(f"end to end, vidcolor run defaults, 854x480, {args.frames} frames, wall incl. start-up (frames/s):")
+        for (code, w), v in zip(sides, e):
+            print(f"  {w} ({'code ' + args.old_code if code != REPO else 'this checkout'}): {statistics.median(v):.1f}  {[round(x, 1) for x in v]}")
+        print(f"  ratio new/old: {statistics.median(e[1]) / statistics.median(e[0]):.2f}")
 
 
 if __name__ == "__main__":

@@ -287,7 +287,8 @@ def test_a_graft_puts_a_retrained_natural_into_the_gallery_slot_and_keeps_the_st
     assert 0 < moved < 1
     out = build_generator(gallery.config, seed=3)
     out.load_state_dict(state)
-    out.eval(), new_nat.eval(), gallery.eval()
+    for g in (out, new_nat, gallery):
+        g.eval()
     x = torch.rand(1, 1, 64, 96)
     with torch.no_grad():
         assert torch.equal(out(x, 0), new_nat(x, 0))
