@@ -842,3 +842,21 @@ def test_stage_12c_is_a_second_round_of_11a_s_losses_on_v8_at_v8_s_decoding():
     assert (c["init"], c["data"], c["loss"]) == (a["init"], a["data"], a11["loss"]) and c["output"] not in (a["output"], a11["output"])
     differs = {k for k in a["train"].keys() | c["train"].keys() if a["train"].get(k) != c["train"].get(k)}
     assert differs == {"steps", "lr_drop_at"} and c["train"]["export_temperature"] == 0.5
+
+
+def test_stage_12e_is_12c_with_the_object_centred_sets_drawn_three_times():
+    import tomllib
+
+    from vidcolor.train.data import repeat_counts
+
+    root = Path(__file__).resolve().parents[1] / "train"
+    c, e = (tomllib.loads((root / f"natural12{n}_metric.toml").read_text()) for n in ("c", "e"))
+    assert (e["init"], e["train"], e["loss"]) == (c["init"], c["train"], c["loss"])
+    assert {k: v for k, v in e["data"].items() if k != "repeat"} == c["data"] and "repeat" not in c["data"]
+    old_sets = {"imagenet", "bsds500", "urban100", "sun_hays80", "kodak24", "mcmaster18"}  # eval_natural.OLD_SETS
+    assert e["data"]["repeat"] == dict.fromkeys(old_sets, 3)
+    assert e["output"] != c["output"] and e["run_dir"] != c["run_dir"]
+    folders = [Path(p).name for p in e["data"]["photos"]]
+    files = [Path(f) / "x.jpg" for f in folders]
+    assert sum(n for f, n in zip(files, repeat_counts(files, e["data"]["repeat"])) if f.parent.name in old_sets) == 3 * len(old_sets)
+    assert old_sets <= set(folders)

@@ -233,10 +233,10 @@ class PictureGain(nn.Module):
         centres (Q, 2) and the training's log rebalancing weights (Q,) -> (N, 5): log mean |ab|^2,
         log mean <ab, m>, log mean E|t|^2, log mean |m|^2 and the mean entropy of the plain posterior
         p = softmax(logits - log w) (the rebalancing undone), m its mean colour, t the colour under p."""
-        p = torch.softmax(logits - bin_log_weight.view(1, -1, 1, 1), dim=1)
-        m = torch.einsum("nqhw,qc->nchw", p, bins)
-        second = torch.einsum("nqhw,q->nhw", p, (bins * bins).sum(1))
-        entropy = -(p * torch.log(p.clamp_min(1e-9))).sum(1)
+        p = torch.softmax(logits.permute(0, 2, 3, 1) - bin_log_weight, dim=-1)  # (N, h, w, Q), channels-last as annealed_mean
+        m = torch.matmul(p, bins).permute(0, 3, 1, 2)
+        second = torch.matmul(p, (bins * bins).sum(1))
+        entropy = -(p * torch.log(p.clamp_min(1e-9))).sum(-1)
         energy = torch.stack([(ab * ab).sum(1).mean((1, 2)), (ab * m).sum(1).mean((1, 2)), second.mean((1, 2)), (m * m).sum(1).mean((1, 2))], dim=1)
         return torch.cat([torch.log(energy.clamp_min(1e-3)), entropy.mean((1, 2))[:, None]], dim=1)
 
