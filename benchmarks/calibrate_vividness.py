@@ -83,8 +83,8 @@ def decode_scores(gen, luma: torch.Tensor, logits: torch.Tensor, truth: np.ndarr
     return psnr(pred, truth), colorfulness(pred)
 
 
-def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tuple[float, ...], dict[str, tuple[float, float, float]]]:
-    """{(vividness, T[, palette strength]): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
+def sweep_photos(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tuple[float, ...], dict[str, np.ndarray]]:
+    """{(vividness, T[, palette strength]): {set: (n, 3) per photo (PSNR - grey, colourfulness, true colourfulness)}}."""
     palette = gen.config.palette
     grid = list(PALETTE_GRID) if palette else list(itertools.product(VIVIDNESS, TEMPERATURES))
     out: dict = {g: {} for g in grid}
@@ -98,8 +98,13 @@ def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tu
                 p, cf = decode_scores(gen, luma, logits, truth, g[0], g[1], offset * g[2] if palette else None)
                 rows[g].append((p - grey, cf, colorfulness(truth)))
         for g in grid:
-            out[g][name] = tuple(float(v) for v in np.mean(rows[g], axis=0))
+            out[g][name] = np.asarray(rows[g], np.float64)
     return out
+
+
+def sweep(gen, photos: dict[str, list[np.ndarray]], short: int = 256) -> dict[tuple[float, ...], dict[str, tuple[float, float, float]]]:
+    """{(vividness, T[, palette strength]): {set: (PSNR - grey, colourfulness, true colourfulness)}} means over the photos."""
+    return {g: {name: tuple(float(v) for v in rows.mean(axis=0)) for name, rows in sets.items()} for g, sets in sweep_photos(gen, photos, short).items()}
 
 
 GAINS = tuple(round(0.75 + 0.125 * i, 3) for i in range(11))  # regression head: 0.75 .. 2.0
