@@ -125,3 +125,11 @@ def test_weights_along_a_line_interpolate_and_extrapolate_but_keep_the_decoding(
         assert float(out["temperature"]) == 0.5 and torch.equal(out["bins"], b["bins"])
     with pytest.raises(ValueError, match="architecture"):
         soup.along_line(a, {k: v for k, v in b.items() if k != w}, 0.5)
+    c = build_generator(config, seed=3).state_dict()
+    c["temperature"] = torch.tensor(0.38)
+    mean = soup.mean_of([a, b, c])
+    assert torch.allclose(mean[w], (a[w] + b[w] + c[w]) / 3, atol=1e-6)
+    assert torch.allclose(soup.mean_of([a, b])[w], soup.along_line(a, b, 0.5)[w], atol=1e-6)
+    assert torch.equal(mean["temperature"], c["temperature"]) and torch.equal(mean["bins"], c["bins"])
+    with pytest.raises(ValueError, match="architecture"):
+        soup.mean_of([a, {k: v for k, v in c.items() if k != w}])
