@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from calibrate_vividness import calibration_photos, sweep_photos
-from eval_natural import DATA
+from eval_natural import DATA, paired_difference
 
 from vidcolor.models.checkpoint import load_generator
 
@@ -34,12 +34,6 @@ def frontier_setting(means: dict[str, np.ndarray], colourfulness: float) -> str 
     ``means``: {setting: (3,) mean (PSNR - grey, colourfulness, true colourfulness)}; None if none is that colourful."""
     feasible = [g for g, m in means.items() if m[1] >= colourfulness]
     return max(feasible, key=lambda g: means[g][0]) if feasible else None
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Per-photo scores of two weights on the same photos, (n,) each -> (mean of b - a, its standard error)."""
-    d = np.asarray(b, np.float64) - np.asarray(a, np.float64)
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
 
 
 def table_of(weights: Path, photos: dict[str, list[np.ndarray]], per_set: int) -> dict[str, dict[str, np.ndarray]]:

@@ -263,6 +263,21 @@ def grey_of_output_psnr(output: Path, reference: Path) -> float:
     return float(np.mean(scores))
 
 
+def paired_difference(a, b) -> tuple[float, float]:
+    """Per-item scores of two models on the same items, (n,) each -> (mean of b - a, its standard error)."""
+    d = np.asarray(b, np.float64) - np.asarray(a, np.float64)
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+
+
+def against(rows: dict[str, dict], base: dict[str, dict], key: str = "psnr_gain") -> tuple[float, float, int]:
+    """Clip rows of this run and of a base run (``--json`` of another ``videos`` run) -> (mean of this
+    minus base over the clips both scored, its paired standard error, how many clips)."""
+    shared = sorted(rows.keys() & base.keys())
+    if not shared:
+        raise SystemExit("error: the base run scored none of these clips; run it on the same --split")
+    return (*paired_difference([base[c][key] for c in shared], [rows[c][key] for c in shared]), len(shared))
+
+
 def videos_main(args) -> dict:
     from vidcolor.metrics import evaluate_videos
     from vidcolor.options import RunOptions, TemporalOptions
@@ -293,6 +308,9 @@ def videos_main(args) -> dict:
     mean["colorfulness_ratio"] = float(np.mean([r["colorfulness"] / r["colorfulness_true"] for r in rows.values()]))
     print(f"| **mean of {len(rows)}** | | **{mean['psnr_gain']:+.2f}** | {mean['colorfulness']:.1f} / {mean['colorfulness_true']:.1f} "
           f"(ratio {mean['colorfulness_ratio']:.2f}) | {mean['color_warping_error']:.5f} | |")
+    if args.against:
+        d, se, n = against(rows, json.loads(args.against.read_text())["clips"])
+        print(f"minus {args.against} on the same {n} clips, clip by clip: {d:+.2f} dB (paired SE {se:.2f})")
     return {"clips": rows, "mean": mean}
 
 
@@ -369,6 +387,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--against", type=Path, default=None)  # videos: another run's --json; prints the paired difference
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = {"photos": photos_main, "recolour": recolour_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)

@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from calibration_frontier import frontier_setting, paired_difference  # noqa: E402
+from eval_natural import against  # noqa: E402
 
 
 def test_the_frontier_takes_the_most_accurate_setting_at_least_as_colourful_as_asked():
@@ -29,3 +30,12 @@ def test_the_paired_difference_cancels_what_the_photos_share():
     assert se == pytest.approx(np.sqrt(2) * 0.05 / np.sqrt(200), rel=0.2)
     assert se < 0.05 * (np.std(b) / np.sqrt(200))
     assert paired_difference(a, a) == (0.0, 0.0)
+
+
+def test_a_video_run_against_a_base_run_pairs_the_clips_both_scored():
+    base = {"a": {"psnr_gain": 1.0}, "b": {"psnr_gain": -2.0}, "gone": {"psnr_gain": 9.0}}
+    rows = {"a": {"psnr_gain": 1.5}, "b": {"psnr_gain": -1.0}, "new": {"psnr_gain": -9.0}}
+    d, se, n = against(rows, base)
+    assert n == 2 and d == pytest.approx(0.75) and se == pytest.approx(0.25)
+    with pytest.raises(SystemExit, match="same --split"):
+        against(rows, {"other": {"psnr_gain": 0.0}})
