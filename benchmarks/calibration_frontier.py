@@ -58,10 +58,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     photos = calibration_photos(args.data, args.per_set)  # the photos calibrate_vividness.py draws
     tables = {w: table_of(w, photos, args.per_set) for w in args.weights}
+    first = args.weights[0]
     for name in photos:
         sets = {w: t[name] for w, t in tables.items()}
         means = {w: {g: rows.mean(axis=0) for g, rows in s.items()} for w, s in sets.items()}
-        true_cf = float(next(iter(next(iter(sets.values())).values()))[:, 2].mean())
+        true_cf = float(next(iter(sets[first].values()))[:, 2].mean())  # the same photos under any setting
         cs = [true_cf - d for d in BELOW_TRUTH]
         picks = {w: [frontier_setting(means[w], c) for c in cs] for w in sets}
         print(f"\n{name} ({len(photos[name])} photos, true colourfulness {true_cf:.1f}): best PSNR - grey at colourfulness >= c")
@@ -69,7 +70,6 @@ def main() -> None:
         print("|---|" + "---:|" * len(cs))
         for w in sets:
             print(f"| {w} | " + " | ".join(f"{means[w][g][0]:+.2f}" if g else "nan" for g in picks[w]) + " |")
-        first = args.weights[0]
         if len(sets) > 1:
             print(f"\n{name}: minus {first} at each c, photo by photo (paired standard error)")
             print("| weights | " + " | ".join(f"c = {c:.1f}" for c in cs) + " |")

@@ -9,7 +9,7 @@ B along the step that trained A into B (model extrapolation, "ExPO", Zheng et al
 floating-point tensor is moved (trunk, heads, palette, batch-norm statistics); integer tensors and the
 decoding settings (temperature, vividness prior shift, palette strength, the header's video default)
 are B's, so the result decodes as B until it is calibrated. ``--mean`` averages any number of weights
-fine-tuned from one parent (a uniform soup), the decoding settings the last file's. Both files must share one architecture.
+fine-tuned from one parent (a uniform soup), the decoding settings the last file's. All files must share one architecture.
 Judge the result with ``calibration_frontier.py``; nothing here is shipped by itself.
 """
 from __future__ import annotations
@@ -24,30 +24,28 @@ from vidcolor.models.checkpoint import load_generator, save_generator
 DECODING = ("temperature", "prior_shift", "palette_strength", "bins")  # settings, not learned weights
 
 
-def along_line(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
-    """a + alpha (b - a) for every float tensor (in float32, cast back); B's value for the others."""
-    if a.keys() != b.keys():
-        raise ValueError("the weights do not share one architecture (different tensor names)")
-    out = {}
-    for k, vb in b.items():
-        if vb.is_floating_point() and k not in DECODING:
-            out[k] = (a[k].float() + alpha * (vb.float() - a[k].float())).to(vb.dtype)
-        else:
-            out[k] = vb.clone()
-    return out
-
-
-def mean_of(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """The mean of every float tensor over the states (in float32, cast back); the last state's value for the others."""
-    if any(s.keys() != states[-1].keys() for s in states):
+def combine(states: list[dict[str, torch.Tensor]], coefficients: list[float]) -> dict[str, torch.Tensor]:
+    """sum_i c_i x state_i for every float tensor (in float32, cast back); the last state's value for
+    the others (integer tensors and DECODING)."""
+    if any(st.keys() != states[-1].keys() for st in states):
         raise ValueError("the weights do not share one architecture (different tensor names)")
     out = {}
     for k, v in states[-1].items():
         if v.is_floating_point() and k not in DECODING:
-            out[k] = torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
+            out[k] = sum(c * st[k].float() for c, st in zip(coefficients, states)).to(v.dtype)
         else:
             out[k] = v.clone()
     return out
+
+
+def along_line(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """a + alpha (b - a) for every float tensor; B's value for the others."""
+    return combine([a, b], [1 - alpha, alpha])
+
+
+def mean_of(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of every float tensor over the states; the last state's value for the others."""
+    return combine(states, [1 / len(states)] * len(states))
 
 
 def main() -> None:
