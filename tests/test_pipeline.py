@@ -69,6 +69,37 @@ def test_natural_keeps_the_source_luma_exactly_and_adds_colour(tmp_path):
     assert file_digest(src) == before
 
 
+@pytest.mark.parametrize("tag, full", [(None, True), (2, True), (1, False)])
+def test_a_grey_film_keeps_its_brightness(tmp_path, tag, full):
+    """An FFV1 "gray" film (as archives scan them): FFmpeg reads untagged grey as full range (its
+    gray -> RGB is the identity), so must we, or the output is tagged limited over full-range code
+    values and every player shows it brighter and harder, blacks crushed and whites clipped."""
+    src = tmp_path / "grey.mkv"
+    ramp = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (48, 1))
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "gray"
+        if tag is not None:
+            s.codec_context.color_range = tag
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(ramp, format="gray")
+            if tag is not None:
+                frame.color_range = tag
+            for packet in s.encode(frame):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    assert validate(options(src, tmp_path / "o.mp4"))[1].full_range is full
+    if not full:
+        return  # tagged limited: read as the tag says (FFmpeg's own gray -> RGB ignores the tag, so it cannot judge)
+    out = tmp_path / "grey.natural.mp4"
+    run_video(options(src, out, encode=EncodeOptions(crf=0, preset="ultrafast", pix_fmt="yuv444p")), backend=ConstantAB((0.0, 0.0)))
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        shown_in = next(a.decode(video=0)).to_ndarray(format="rgb24")[..., 1].astype(int)
+        shown_out = next(b.decode(video=0)).to_ndarray(format="rgb24")[..., 1].astype(int)
+    assert np.abs(shown_out - shown_in).max() <= 1  # what a player shows is what the scan holds
+
+
 def test_constant_colour_lands_in_the_chroma_planes(tmp_path):
     src = make_clip(tmp_path / "film.mkv", frames=4)
     out = tmp_path / "out.mkv"

@@ -31,6 +31,7 @@ _NATIVE_LUMA = ("yuv4", "yuvj4", "yuva4", "gray", "nv12", "nv21", "nv16")
 # FFmpeg AVColorSpace values -> the matrix name vidcolor.color uses.
 _BT601_SPACES = {5, 6}  # BT470BG, SMPTE170M
 _JPEG_RANGE = 2  # AVCOL_RANGE_JPEG (full range)
+_MPEG_RANGE = 1  # AVCOL_RANGE_MPEG (limited range)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def probe(path: Path) -> VideoInfo:
             pix_fmt=fmt.name,
             bit_depth=fmt.components[0].bits if native else (8 if fmt.components[0].bits <= 8 else 10),
             matrix="bt601" if first.colorspace in _BT601_SPACES else "bt709",
-            full_range=native and (first.color_range == _JPEG_RANGE or fmt.name.startswith("yuvj")),
+            full_range=native and _full_range(fmt.name, first.color_range),
         )
 
 
@@ -166,6 +167,12 @@ def _end_time(container: av.container.InputContainer, stream: av.video.stream.Vi
     if container.duration:
         return (container.start_time or 0) / av.time_base + container.duration / av.time_base
     return None
+
+
+def _full_range(pix_fmt: str, color_range: int) -> bool:
+    """Whether code values span 0..2**bits-1: a JPEG-range tag, a yuvj format, or a grey format not
+    tagged limited (FFmpeg reads untagged grey as full range: its gray -> RGB is the identity)."""
+    return color_range == _JPEG_RANGE or pix_fmt.startswith("yuvj") or (pix_fmt.startswith("gray") and color_range != _MPEG_RANGE)
 
 
 def _native_luma(fmt: av.VideoFormat) -> bool:
