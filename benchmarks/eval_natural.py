@@ -37,7 +37,9 @@ weights from chains with no video colour targets, see ``held_out_clips``; ``--ma
 clip's first N frames) made grey (FFV1, lossless), run through `vidcolor run` defaults (temporal 0.8,
 libx264 crf 18) and scored by `vidcolor eval` against the true colour. The grey bar is our own
 output's luma shown as grey (the same libx264 rounding of the luma); the lossless grey's PSNR is
-kept in the JSON as psnr_grey_lossless.
+kept in the JSON as psnr_grey_lossless. ``--reference-first``: the archivist's case of a colour still: the
+clip's first frame in true colour goes to `vidcolor run --reference` (vidcolor.reference); that frame
+is then not scored, and without the flag the same frames are scored, so the two runs compare.
 """
 from __future__ import annotations
 
@@ -291,10 +293,18 @@ def videos_main(args) -> dict:
         for name, source in list(held_out_clips(args.data, args.split).items())[: args.limit or None]:
             t0 = time.perf_counter()
             grey, colour, out = (Path(tmp) / f"{name.replace('/', '_')}.{k}.mkv" for k in ("grey", "colour", "out"))
-            write_pair(clip_frames(source)[: args.max_frames or None], grey, colour)
+            frames = clip_frames(source)[: args.max_frames or None]
+            first = None
+            if args.reference_first:  # the still: frame 0 in colour; the run and the scores cover the frames after it
+                first = Path(tmp) / f"{name.replace('/', '_')}.reference.png"
+                even = np.ascontiguousarray(frames[0][: frames[0].shape[0] // 2 * 2, : frames[0].shape[1] // 2 * 2])
+                cv2.imwrite(str(first), cv2.cvtColor(even, cv2.COLOR_RGB2BGR))
+            if args.reference_first or args.skip_first:
+                frames = frames[1:]
+            write_pair(frames, grey, colour)
             temporal = TemporalOptions() if args.temporal_strength is None else TemporalOptions(strength=args.temporal_strength)
             run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True,
-                                 engine_dir=Path(tmp), temporal=temporal))
+                                 engine_dir=Path(tmp), temporal=temporal, reference=first))
             ours = evaluate_videos(out, source=grey, reference=colour)
             bar = grey_of_output_psnr(out, colour)
             r = {"frames": ours["frames"], "psnr_gain": ours["psnr"] - bar, "psnr": ours["psnr"], "psnr_grey": bar,
@@ -388,6 +398,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--against", type=Path, default=None)  # videos: another run's --json; prints the paired difference
+    ap.add_argument("--reference-first", action="store_true")  # videos: frame 0 in colour as `vidcolor run --reference`
+    ap.add_argument("--skip-first", action="store_true")  # videos: score the frames after the first (the automatic twin of the above)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = {"photos": photos_main, "recolour": recolour_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)

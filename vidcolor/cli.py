@@ -113,12 +113,17 @@ def run(
         "--hint", metavar="X,Y,COLOR", show_default=False,
         help="natural: the colour at pixel X,Y (from the top-left) is COLOR (#rrggbb, #rgb or a CSS name); repeatable. "
              "A film gets the same points in every frame: for a fixed camera, a title card or one shot. Runs on torch.")] = None,
+    reference: Annotated[Optional[Path], typer.Option(
+        "--reference", metavar="PICTURE", show_default=False,
+        help="natural: a colour picture with the same framing (one frame coloured by hand, a colour still of the scene); "
+             "each frame takes its colours wherever it matches them. Runs on torch.")] = None,
     styles_dir: StylesDir = None,
     debug: Debug = False,
 ) -> None:
     """Colourize (or stylize) videos and photos; sound, timing and metadata are kept."""
     from vidcolor.blend import check_strength
     from vidcolor.hints import check_hint_support, parse_hint
+    from vidcolor.reference import read_reference
     from vidcolor.jobs import expand_inputs, run_job, run_jobs
 
     with errors_handled(debug):
@@ -134,6 +139,9 @@ def run(
         hints = tuple(parse_hint(text) for text in hint or ())
         if hints:  # once, not per input; the points are checked against each picture's size
             check_hint_support(spec, weights, backend, styles_dir)
+        if reference is not None:  # once; its shape is checked against each picture's
+            check_hint_support(spec, weights, backend, styles_dir, option="--reference")
+            read_reference(reference)
         options = RunOptions(
             input=inputs[0],
             output=output or default_output(inputs[0], style, strength, styles_dir),
@@ -157,6 +165,7 @@ def run(
             strength=strength,
             styles_dir=styles_dir,
             hints=hints,
+            reference=reference,
         )
         if len(inputs) == 1 and not inputs[0].is_dir():
             print_summary(run_job(options), quiet)

@@ -28,7 +28,7 @@ EXPORTED_BACKENDS = ("onnxruntime", "tensorrt")  # their graphs have no hint inp
 
 
 class HintError(VidcolorError):
-    """A --hint that cannot be read, or that falls outside the picture."""
+    """A --hint that cannot be read or falls outside the picture, or a --reference that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -76,25 +76,27 @@ def check_hints(hints: tuple[Hint, ...], style: StyleSpec, weights: Path | None,
                             f"x goes from 0 to {width - 1} and y from 0 to {height - 1}, from the top-left corner")
 
 
-def check_hint_support(style: StyleSpec, weights: Path | None, backend: str, styles_dir: Path | None = None) -> None:
-    """VidcolorError unless hints can go with ``style``, these weights and ``backend``, whatever the picture."""
+def check_hint_support(style: StyleSpec, weights: Path | None, backend: str, styles_dir: Path | None = None,
+                       option: str = "--hint") -> None:
+    """VidcolorError unless hints (``option``: --hint or --reference, for the message) can go with
+    ``style``, these weights and ``backend``, whatever the picture."""
     if style.mode != "colorize":
-        raise StyleError(f"--hint gives colours to the natural colourization; {style.name!r} paints its own palette",
-                         "use --style natural with --hint, or leave --hint out")
-    check_hint_backend(backend)
+        raise StyleError(f"{option} gives colours to the natural colourization; {style.name!r} paints its own palette",
+                         f"use --style natural with {option}, or leave {option} out")
+    check_hint_backend(backend, option)
     from vidcolor.blend import blend_weights_file, parse_blend
     from vidcolor.models.checkpoint import read_header
 
     path = blend_weights_file(parse_blend(style.name, styles_dir), weights, styles_dir)
     if not read_header(path)["config"].get("hint_branch"):
-        raise StyleError(f"{path.name} has no hint branch, so it cannot take --hint colours",
-                         "leave --weights out (the shipped natural weights take hints), or leave --hint out")
+        raise StyleError(f"{path.name} has no hint branch, so it cannot take {option} colours",
+                         f"leave --weights out (the shipped natural weights take hints), or leave {option} out")
 
 
-def check_hint_backend(backend: str) -> None:
+def check_hint_backend(backend: str, option: str = "--hint") -> None:
     """BackendError when ``backend`` (a --backend value) cannot take hints: only torch does."""
     if backend in EXPORTED_BACKENDS:
-        raise BackendError(f"--hint runs on the torch backend only: the {backend} export has no hint input",
+        raise BackendError(f"{option} runs on the torch backend only: the {backend} export has no hint input",
                            "leave --backend out (auto picks torch when there are hints) or pass --backend torch")
 
 
@@ -119,20 +121,36 @@ def hint_planes(hints: tuple[Hint, ...], picture: tuple[int, int], size: tuple[i
 
 
 class HintedGenerator(nn.Module):
-    """A colourizing style of a Generator with fixed hints: (N, 1, h, w) luma [0,1] -> (N, 2, h, w) Lab a/b.
+    """A colourizing style of a Generator with known colours: (N, 1, h, w) luma [0,1] -> (N, 2, h, w) Lab a/b.
 
     ``planes`` (3, h, w) from ``hint_planes`` go with every frame; a buffer, so they move to the
-    backend's device and dtype with the module."""
+    backend's device and dtype with the module. ``reference`` (vidcolor.reference): a colour picture
+    matched to each frame by optical flow, whose colours become that frame's hints wherever the
+    match holds; a --hint point wins where both fall."""
 
-    def __init__(self, generator: nn.Module, style: int, planes: torch.Tensor) -> None:
+    def __init__(self, generator: nn.Module, style: int, planes: torch.Tensor, reference=None) -> None:
         super().__init__()
         if not getattr(generator.config, "hint_branch", False):
             raise StyleError("these weights have no hint branch, so they cannot take --hint colours", "leave --hint out")
-        self.generator, self.style = generator, style
+        self.generator, self.style, self.reference = generator, style, reference
         self.register_buffer("hints", planes[None].float().clone())
         self.mode, self.out_channels = "colorize", 2
+        self.flow = None  # made on first use: an OpenCV object cannot be deep-copied with the module
         self.train(generator.training)
 
-    def forward(self, luma: torch.Tensor) -> torch.Tensor:
+    def frame_hints(self, luma: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) luma -> (N, 3, h, w) hints: the fixed planes, over each frame's reference hints."""
         hints = self.hints.expand(luma.shape[0], -1, -1, -1).to(luma.dtype)
-        return self.generator(luma, self.style, hints=hints, mode="colorize")
+        if self.reference is None:
+            return hints
+        from vidcolor.flow import load_flow
+        from vidcolor.reference import reference_hints
+
+        if self.flow is None:
+            self.flow = load_flow("medium")  # the reference can be many frames away: the finer DIS preset
+        frames = luma[:, 0].detach().float().cpu().numpy()
+        matched = torch.stack([reference_hints(self.reference, f, self.flow) for f in frames]).to(luma.device, luma.dtype)
+        return torch.where(hints[:, 2:] > 0, hints, matched)
+
+    def forward(self, luma: torch.Tensor) -> torch.Tensor:
+        return self.generator(luma, self.style, hints=self.frame_hints(luma), mode="colorize")

@@ -25,6 +25,7 @@ from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.hints import check_hints, hint_planes
+from vidcolor.reference import check_reference
 from vidcolor.options import RunOptions
 from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
@@ -159,6 +160,7 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
     source, target = Path(options.input), Path(options.output)
     info = probe(source)  # input problems first: they are the likelier mistake
     check_hints(options.hints, style, options.weights, options.backend, info.width, info.height, options.styles_dir)
+    check_reference(options.reference, style, options.weights, options.backend, info.width, info.height, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)
@@ -268,14 +270,16 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 @contextmanager
 def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], picture: tuple[int, int], video: bool = True) -> Iterator:
     """The backend the options ask for at model ``size`` (h, w), with the options' hints placed on
-    a ``picture`` of (H, W) px; closed on leaving. ``video``: decode at the weights' video default
+    a ``picture`` of (H, W) px and their reference picture at ``size``; closed on leaving. ``video``: decode at the weights' video default
     vividness (when the options give none and the weights have one)."""
     from vidcolor.backends import load_backend
+    from vidcolor.reference import read_reference, reference_planes
 
     backend = load_backend(
         options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
         vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir,
         hints=hint_planes(options.hints, picture, size) if options.hints else None, video=video,
+        reference=reference_planes(read_reference(options.reference), size) if options.reference else None,
     )
     try:
         yield backend

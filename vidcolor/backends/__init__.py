@@ -83,6 +83,7 @@ def load_backend(
     weights: Path | None = None, engine_dir: Path | None = None, *,
     compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
     strength: float = 1.0, styles_dir: Path | None = None, hints: torch.Tensor | None = None, video: bool = False,
+    reference=None,
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
@@ -95,12 +96,16 @@ def load_backend(
     video clips, else the photo one). `strength` in [0, 1]: a stylizing style at that strength against the natural
     colourization of the same weights (RGB out; see vidcolor.models.strength). `hints` (3, height,
     width): colour-hint planes (vidcolor.hints.hint_planes) given with every frame; natural
-    weights with a hint branch, on torch only (`auto` is then torch)."""
+    weights with a hint branch, on torch only (`auto` is then torch). `reference`
+    (vidcolor.reference.Reference at height x width): a colour picture whose colours become each
+    frame's hints where the frame matches it (with `hints` over them; the same rules)."""
     from vidcolor.blend import blend_name, check_strength, parse_blend, resolve_style
 
     blend = parse_blend(style, styles_dir)
     check_strength(strength, resolve_style(style, weights, styles_dir))
     check_shape(batch, height, width)
+    if reference is not None and hints is None:
+        hints = torch.zeros(3, height, width)
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available(), hints=hints is not None)
     from vidcolor.models.checkpoint import load_styles
     from vidcolor.models.strength import style_module
@@ -114,7 +119,7 @@ def load_backend(
     if hints is not None:
         from vidcolor.hints import HintedGenerator
 
-        module = HintedGenerator(generator, generator.style_index(blend_name(blend)), hints)  # natural alone: strength < 1 was refused
+        module = HintedGenerator(generator, generator.style_index(blend_name(blend)), hints, reference)  # natural alone: strength < 1 was refused
     if backend == "torch":
         from vidcolor.backends.torch_backend import TorchBackend
 

@@ -1,0 +1,114 @@
+"""A colour reference for `vidcolor run --reference still.png`: a colour picture with the film's (or
+photo's) framing, such as one frame coloured by hand or a colour still of the same scene.
+
+    picture = read_reference(path)                        # (H, W, 3) uint8 RGB, checked for colour
+    check_reference_shape(path, picture, 640, 480)        # HintError unless it has the film's aspect
+    ref = reference_planes(picture, (256, 352))           # Reference(luma (h, w), ab (2, h, w)) at model size
+    hints = reference_hints(ref, luma, flow)              # (3, h, w) hint planes for one frame
+
+Each frame is lined up with the reference by dense optical flow in both directions (the temporal
+step's flow, consistency check and luma agreement: vidcolor.temporal). On a grid of ``GRID_PX`` model
+pixels, every point where the match can be trusted becomes a 3x3 hint of the reference's colour
+there (vidcolor.train.hints.hint_points, as a --hint point); the hint branch spreads it. Where a
+frame shows something else (another shot, a thing that moved in) the points fall away and the
+automatic colour stays. The measured gain and the choice of the grid: docs/MODEL.md, session 21.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor.flow import FlowEstimator
+from vidcolor.hints import HintError
+from vidcolor.temporal import MIN_TRUSTED_FRACTION, luma_agreement, occlusion_mask, warp
+
+GRID_PX = 16  # model pixels between candidate points (picked on the wide calibration clips: 32 and 8 gave less)
+MIN_TRUST = 0.9  # a point is a hint where the match's trust (0..1) is above this
+CONSISTENCY_PX = 1.0  # flow round-trip error (px) allowed: TemporalOptions' default
+LUMA_TOLERANCE = 0.06  # warped reference luma this far from the frame's is not trusted: TemporalOptions' default
+ASPECT_TOLERANCE = 0.02  # the reference's width / height may differ from the picture's by this share
+GREY_TOLERANCE = 1.0  # mean |R-G| + |G-B| (0-255) under which a picture has no colour to give
+
+
+@dataclass(frozen=True)
+class Reference:
+    luma: np.ndarray  # (h, w) float32 [0, 1], the reference's luma at model size
+    ab: np.ndarray  # (2, h, w) float32, its Lab a/b at model size
+
+
+def read_reference(path: Path) -> np.ndarray:
+    """The reference picture file -> (H, W, 3) uint8 RGB (EXIF orientation applied, as a viewer shows it).
+    HintError when it cannot be read or has no colour."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise HintError(f"--reference {path}: no such picture file", "give the path of a colour picture (PNG, JPEG, TIFF)")
+    try:
+        with Image.open(path) as image:
+            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise HintError(f"--reference {path}: not a picture vidcolor can read ({e})", "give a PNG, JPEG, TIFF or WebP file") from None
+    x = rgb.astype(np.int16)
+    if float(np.abs(x[..., 0] - x[..., 1]).mean() + np.abs(x[..., 1] - x[..., 2]).mean()) < GREY_TOLERANCE:
+        raise HintError(f"--reference {path}: the picture has no colour to give",
+                        "give a colour picture of the same framing, e.g. one frame coloured by hand")
+    return rgb
+
+
+def check_reference_shape(path: Path, picture: np.ndarray, width: int, height: int) -> None:
+    """HintError unless the reference (H, W, 3) has the aspect of a ``width`` x ``height`` picture:
+    the colours are matched by position, so the framing must be the same (any size)."""
+    h, w = picture.shape[:2]
+    if abs((w / h) / (width / height) - 1) > ASPECT_TOLERANCE:
+        raise HintError(f"--reference {path}: it is {w}x{h} px, a different shape from the {width}x{height} picture",
+                        "crop the reference to the picture's framing (its size may differ)")
+
+
+def reference_planes(picture: np.ndarray, size: tuple[int, int]) -> Reference:
+    """(H, W, 3) uint8 RGB -> its luma and Lab a/b at model ``size`` (h, w), area-resampled."""
+    from vidcolor.color import rgb_to_lab, rgb_to_luma
+
+    rgb = torch.from_numpy(np.array(picture, np.float32)).permute(2, 0, 1)[None] / 255
+    small = F.interpolate(rgb, size=size, mode="area")
+    return Reference(rgb_to_luma(small)[0, 0].numpy(), rgb_to_lab(small)[0, 1:].numpy())
+
+
+def grid_points(trust: np.ndarray, spacing: int = GRID_PX, min_trust: float = MIN_TRUST) -> list[tuple[int, int]]:
+    """(h, w) trust in [0, 1] -> the (y, x) centres of a ``spacing`` px grid where trust > ``min_trust``."""
+    h, w = trust.shape
+    ys, xs = np.meshgrid(np.arange(spacing // 2, h, spacing), np.arange(spacing // 2, w, spacing), indexing="ij")
+    keep = trust[ys, xs] > min_trust
+    return list(zip(ys[keep].tolist(), xs[keep].tolist()))
+
+
+def reference_hints(reference: Reference, luma: np.ndarray, flow: FlowEstimator) -> torch.Tensor:
+    """One frame's hints from the reference: luma (h, w) float32 [0, 1] at model size -> (3, h, w)
+    float32 hint planes (a/b / AB_RANGE and mask; all zeros where nothing matches)."""
+    from vidcolor.train.hints import hint_points
+
+    if luma.shape != reference.luma.shape:
+        raise ValueError(f"frame {luma.shape} and reference {reference.luma.shape} differ in size")
+    bwd = flow.estimate(reference.luma, luma)  # on the frame's grid, pointing into the reference
+    fwd = flow.estimate(luma, reference.luma)
+    warped = warp(np.concatenate([reference.ab, reference.luma[None]]), bwd)
+    trust = (1.0 - occlusion_mask(fwd, bwd, CONSISTENCY_PX)) * luma_agreement(luma, warped[-1], LUMA_TOLERANCE)
+    if float(trust.mean()) < MIN_TRUSTED_FRACTION:  # another shot: a few chance matches would only mislead
+        return torch.zeros(3, *luma.shape)
+    return hint_points(torch.from_numpy(warped[:2]), grid_points(trust), patch=3)
+
+
+def check_reference(path: Path | None, style, weights: Path | None, backend: str, width: int, height: int,
+                    styles_dir: Path | None = None) -> None:
+    """VidcolorError unless the reference (None: nothing to check) can colour a ``width`` x ``height``
+    picture with ``style`` (a StyleSpec), these weights and ``backend``. Reads the reference."""
+    if path is None:
+        return
+    from vidcolor.hints import check_hint_support
+
+    check_hint_support(style, weights, backend, styles_dir, option="--reference")
+    check_reference_shape(path, read_reference(path), width, height)
