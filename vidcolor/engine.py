@@ -112,14 +112,6 @@ def code_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def engine_variant(style: str, strength: float = 1.0) -> str:
     """The name a compiled model is cached under: the style or normalised blend text
     (vidcolor.blend.blend_name), with ``@<strength>`` below strength 1 (repr: exact)."""

@@ -1,6 +1,7 @@
-"""Writing a file so that it holds either its old bytes or all of the new ones, whatever happens."""
+"""Files: writing one so that it holds either its old bytes or all of the new ones, whatever happens; checksums."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,3 +24,12 @@ def write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes, read 4 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()

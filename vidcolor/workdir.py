@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcolor.errors import OutputError
-from vidcolor.files import write_atomically
+from vidcolor.files import file_sha256, write_atomically
 from vidcolor.options import RunOptions
 from vidcolor.video.reader import VideoInfo
 from vidcolor.video.writer import fcntl, glob_escape
@@ -89,14 +89,6 @@ def _edges_digest(path: Path, size: int) -> str:
         digest.update(f.read(_EDGE_BYTES))
         f.seek(max(0, size - _EDGE_BYTES))
         digest.update(f.read(_EDGE_BYTES))
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -16,16 +16,15 @@ import numpy as np
 import torch
 
 from vidcolor.backends.base import StaticShapeBackend
-from vidcolor.files import write_atomically
 from vidcolor.engine import (
     EngineKey,
     GpuInfo,
     cached_onnx,
     current_gpu,
-    file_sha256,
     sidecar_path,
 )
 from vidcolor.errors import BackendError
+from vidcolor.files import file_sha256, write_atomically
 from vidcolor.options import EngineSpec
 
 log = logging.getLogger(__name__)
