@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import file_digest
 from PIL import Image
 from typer.testing import CliRunner
@@ -58,7 +59,7 @@ def test_the_reference_itself_gives_its_own_colours_on_the_whole_grid():
     hints = reference_hints(ref, luma, load_flow("medium"))
     points = grid_points(np.ones_like(luma))
     mask = hints[2].numpy()
-    assert sum(mask[y, x] > 0 for y, x in points) >= 0.9 * len(points)
+    assert sum(mask[y, x] > 0 for y, x in points) >= 0.9 * len(points) and mask.sum() <= len(points)  # one pixel a point
     for y, x in points[:: 7]:
         if mask[y, x]:
             square = ref.ab[:, y - 1:y + 2, x - 1:x + 2].mean(axis=(1, 2))
@@ -70,12 +71,13 @@ def test_a_moved_frame_gets_the_colours_from_where_they_moved():
     moved = reference_planes(scene(shift=6), (96, 160))
     hints = reference_hints(ref, moved.luma, load_flow("medium"))
     mask = hints[2].numpy() > 0
-    assert mask.sum() >= 9 * 20  # most of the grid
+    assert mask.sum() >= 40  # most of the 6 x 10 grid
     ab = hints[:2].numpy() * AB_RANGE
-    # the hints carry the moved picture's own colours (the reference's, from 6 px to the left),
-    # not the reference's colours at the same place (wrong along the bands' edges)
-    moved_err = np.abs(ab - moved.ab)[:, mask].mean()
-    unmoved_err = np.abs(ab - ref.ab)[:, mask].mean()
+    mean3 = lambda x: torch.nn.functional.avg_pool2d(torch.from_numpy(x)[None], 3, 1, 1, count_include_pad=False)[0].numpy()  # noqa: E731
+    # the hints carry the moved picture's own colours (the reference's, from 6 px to the left; each
+    # point its 3x3 mean), not the reference's colours at the same place (wrong along the bands' edges)
+    moved_err = np.abs(ab - mean3(moved.ab))[:, mask].mean()
+    unmoved_err = np.abs(ab - mean3(ref.ab))[:, mask].mean()
     assert moved_err < 1.5 and 2 * moved_err < unmoved_err, (moved_err, unmoved_err)
 
 
