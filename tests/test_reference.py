@@ -218,3 +218,35 @@ def test_a_panning_film_takes_the_reference_colours_in_every_frame(tmp_path, sha
     for t, truth in enumerate(frames):
         gains.append(psnr(outs["reference"][t], truth / 255.0) - psnr(outs["auto"][t], truth / 255.0))
     assert len(gains) == 8 and min(gains) > 1.0, gains
+
+
+# ------------------------------------------------------------------ long films: segments and resume
+
+
+def test_a_segmented_film_resumes_with_its_reference_and_not_with_another(tmp_path):
+    from conftest import make_clip
+
+    from vidcolor.models.checkpoint import save_generator
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+    from vidcolor.options import EncodeOptions, SegmentOptions, TemporalOptions
+    from vidcolor.pipeline import run_video
+    from vidcolor.workdir import work_folders
+
+    config = GeneratorConfig(styles=("natural",), decoder=(16, 16, 8, 8, 8), pretrained=False, ab_head="bins", hints=True, hint_branch=True)
+    weights = save_generator(tmp_path / "w" / "hinted.safetensors", build_generator(config, seed=0))
+    src = make_clip(tmp_path / "film.mp4", frames=24)
+    out = tmp_path / "out.mp4"
+    for name, seed in (("a.png", 0), ("b.png", 3)):
+        Image.fromarray(scene(48, 64, seed=seed)).save(tmp_path / name)
+
+    def options(name: str) -> RunOptions:
+        return RunOptions(input=src, output=out, weights=weights, backend="torch", device="cpu", model_height=32, quiet=True,
+                          encode=EncodeOptions(crf=0, preset="ultrafast"), temporal=TemporalOptions(),
+                          segments=SegmentOptions(target_frames=6), keep_work=True, overwrite=True, reference=tmp_path / name)
+
+    first = run_video(options("a.png"))
+    assert first.segments > 1 and first.frames == 24
+    again = run_video(options("a.png"))
+    assert again.kept_segments == again.segments  # the same reference: every segment kept
+    other = run_video(options("b.png"))
+    assert other.kept_segments == 0 and len(work_folders(out)) == 1
