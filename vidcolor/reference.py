@@ -24,14 +24,13 @@ import torch.nn.functional as F
 
 from vidcolor.flow import FlowEstimator
 from vidcolor.hints import HintError
+from vidcolor.options import TemporalOptions
 from vidcolor.temporal import MIN_TRUSTED_FRACTION, luma_agreement, occlusion_mask, warp
 
 GRID_PX = 16  # model pixels between candidate points (picked on the wide calibration clips: 32 and 8 gave less)
 MIN_TRUST = 0.9  # a point is a hint where the match's trust (0..1) is above this
-CONSISTENCY_PX = 1.0  # flow round-trip error (px) allowed: TemporalOptions' default
-LUMA_TOLERANCE = 0.06  # warped reference luma this far from the frame's is not trusted: TemporalOptions' default
+MATCH = TemporalOptions()  # the temporal step's round-trip (consistency_px) and luma (luma_tolerance) checks
 ASPECT_TOLERANCE = 0.02  # the reference's width / height may differ from the picture's by this share
-GREY_TOLERANCE = 1.0  # mean |R-G| + |G-B| (0-255) under which a picture has no colour to give
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,9 @@ def read_reference(path: Path) -> np.ndarray:
             rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
     except (UnidentifiedImageError, OSError) as e:
         raise HintError(f"--reference {path}: not a picture vidcolor can read ({e})", "give a PNG, JPEG, TIFF or WebP file") from None
-    x = rgb.astype(np.int16)
-    if float(np.abs(x[..., 0] - x[..., 1]).mean() + np.abs(x[..., 1] - x[..., 2]).mean()) < GREY_TOLERANCE:
+    from vidcolor.train.data import is_greyscale
+
+    if is_greyscale(rgb):
         raise HintError(f"--reference {path}: the picture has no colour to give",
                         "give a colour picture of the same framing, e.g. one frame coloured by hand")
     return rgb
@@ -96,7 +96,7 @@ def reference_hints(reference: Reference, luma: np.ndarray, flow: FlowEstimator)
     bwd = flow.estimate(reference.luma, luma)  # on the frame's grid, pointing into the reference
     fwd = flow.estimate(luma, reference.luma)
     warped = warp(np.concatenate([reference.ab, reference.luma[None]]), bwd)
-    trust = (1.0 - occlusion_mask(fwd, bwd, CONSISTENCY_PX)) * luma_agreement(luma, warped[-1], LUMA_TOLERANCE)
+    trust = (1.0 - occlusion_mask(fwd, bwd, MATCH.consistency_px)) * luma_agreement(luma, warped[-1], MATCH.luma_tolerance)
     if float(trust.mean()) < MIN_TRUSTED_FRACTION:  # another shot: a few chance matches would only mislead
         return torch.zeros(3, *luma.shape)
     # each point: one pixel holding its 3x3 neighbourhood's mean colour. As good as a 3x3 square of it
