@@ -144,7 +144,7 @@ def photos_main(args) -> dict:
     if args.limit:
         sets = {k: v[: args.limit] for k, v in sets.items()}
     results = {}
-    print(f"| weights | vividness | set | photos | PSNR - grey (SE) | PSNR | grey | colourfulness | true | deltaCF |")
+    print("| weights | vividness | set | photos | PSNR - grey (SE) | PSNR | grey | colourfulness | true | deltaCF |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for w in args.weights or [None]:
         for v in args.vividness or [None]:

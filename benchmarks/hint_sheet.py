@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from eval_natural import DATA, colourize, load, model_shape, photo_hints, split_photos, to_unit
+from eval_natural import DATA, colourize, load, photo_hints, split_photos, to_unit
 from vidcolor.color import rgb_to_luma
 from vidcolor.train.data import read_rgb
 

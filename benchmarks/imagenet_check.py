@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 from vidcolor.models.efficientnet import EfficientNetLite0, load_imagenet_state

@@ -8,7 +8,7 @@ import torch
 
 from vidcolor.errors import StyleError
 from vidcolor.models.generator import (
-    AB_RANGE, Generator, GeneratorConfig, ab_bins, annealed_mean, build_generator, convert_generator,
+    AB_RANGE, GeneratorConfig, ab_bins, annealed_mean, build_generator, convert_generator,
     prior_shift_to_vividness, vividness_to_prior_shift,
 )
 from vidcolor.train import bins as tb

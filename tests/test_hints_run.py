@@ -3,6 +3,7 @@ natural weights on a photo and a film, the keys of resumed and parallel runs, an
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,9 @@ from conftest import decoded_lumas, file_digest, make_clip, read_frames
 from PIL import Image
 from typer.testing import CliRunner
 
-from vidcolor.backends import load_backend, resolve_backend
+from vidcolor.backends import load_backend
 from vidcolor.cli import app
 from vidcolor.color import rgb_to_lab, rgb_to_luma
-from vidcolor.errors import BackendError
 from vidcolor.hints import Hint, HintError, hint_planes, parse_hint
 from vidcolor.models.checkpoint import load_generator, save_generator
 from vidcolor.models.generator import AB_RANGE, GeneratorConfig, HintBranch, build_generator
@@ -105,22 +105,76 @@ def test_hint_planes_at_the_corners_are_clipped_and_grey_has_no_colour():
 # ------------------------------------------------------------------ backends
 
 
-def test_hints_run_on_torch_auto_becomes_torch_and_the_exports_refuse():
-    available = {"torch": None, "onnxruntime": None, "tensorrt": None}
-    assert resolve_backend("auto", "auto", available, cuda=False) == ("onnxruntime", "cpu")  # unchanged without hints
-    assert resolve_backend("auto", "auto", available, cuda=False, hints=True) == ("torch", "cpu")
-    assert resolve_backend("auto", "auto", available, cuda=True, hints=True) == ("torch", "cuda")
-    for name in ("onnxruntime", "tensorrt"):
-        with pytest.raises(BackendError, match=f"--hint runs on the torch backend only: the {name} export has no hint input"):
-            resolve_backend(name, "auto", available, cuda=True, hints=True)
+def two_hints() -> torch.Tensor:
+    """A red and a blue hint on a 96x64 picture at model size 64x96."""
+    return hint_planes((Hint(10, 10, (255, 0, 0)), Hint(70, 40, (0, 0, 255))), (64, 96), (64, 96))
+
+
+def test_hints_run_on_onnx_runtime_by_default_and_agree_with_torch(hint_weights, tmp_path):
+    luma = np.random.default_rng(1).random((3, 1, 64, 96), dtype=np.float32)
+    with load_backend("torch", "natural", 64, 96, 3, "cpu", hint_weights, hints=two_hints()) as eager:
+        want = eager.infer(luma)
+    with load_backend("auto", "natural", 64, 96, 3, "cpu", hint_weights, tmp_path, hints=two_hints()) as hinted:
+        assert hinted.name == "onnxruntime"
+        got = hinted.infer(luma)
+        assert np.abs(got[:1] - hinted.infer(luma[:1])).max() < 1e-5  # a short batch is padded, not confused
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    [onnx] = tmp_path.glob("*.onnx")
+    assert "natural_hints64_" in onnx.name  # 18 hinted pixels, capacity rounded up to 64: its own cache name
+    with load_backend("auto", "natural", 64, 96, 3, "cpu", hint_weights, tmp_path) as plain:  # no hints: the automatic export
+        auto = plain.infer(luma)
+    assert len(list(tmp_path.glob("*.onnx"))) == 2 and np.abs(got - auto).max() > 1e-3
+
+
+def test_a_hint_graph_builds_a_tensorrt_engine_with_a_hints_input(hint_weights, tmp_path, monkeypatch):
+    import fake_tensorrt
+
+    from vidcolor.backends.tensorrt_backend import TensorRTBackend
+    from vidcolor.engine import GpuInfo
+    from vidcolor.hints import HintGraph, HintSource
+
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt)
+    gen = load_generator(hint_weights).eval()
+    source = HintSource(two_hints())
+    luma = np.random.default_rng(2).random((2, 1, 64, 96), dtype=np.float32)
+    hints = source(luma)
+    assert hints.shape == (2, 3, 64, 96) and source.capacity == 64
+    with torch.no_grad():
+        want = gen(torch.from_numpy(luma), 0, hints=torch.from_numpy(hints)).numpy()
+    graph = HintGraph(gen, 0, source.capacity)
+    with TensorRTBackend.from_module(graph, "natural+hints64", 2, 64, 96, tmp_path, "fp32", GpuInfo("Fake GPU", "9.0"), "cpu") as engine:
+        np.testing.assert_allclose(engine.infer(luma, hints), want, atol=1e-3)
+        with pytest.raises(ValueError, match="this engine takes hints"):
+            engine.infer(luma)
+
+
+def test_a_static_graph_sized_by_its_source_gives_what_torch_gives_with_the_most_hints(hint_weights):
+    """The capacity bounds what a frame can get: every grid point of a reference plus the planes' pixels."""
+    from vidcolor.hints import HintGraph, HintSource
+    from vidcolor.reference import max_reference_points
+
+    assert max_reference_points((64, 96)) == 4 * 6 and max_reference_points((256, 448)) == 16 * 28
+    gen = load_generator(hint_weights).eval()
+    planes = torch.zeros(3, 64, 96)
+    planes[:, 8::16, 8::16] = torch.tensor([0.3, -0.2, 1.0]).view(3, 1, 1)  # the reference grid, all of it
+    planes[:, 30:33, 40:43] = torch.tensor([-0.1, 0.4, 1.0]).view(3, 1, 1)
+    source = HintSource(planes)
+    assert source.capacity == 64 >= 24 + 9
+    luma = torch.rand(2, 1, 64, 96)
+    hints = torch.from_numpy(source(luma.numpy()))
+    with torch.no_grad():
+        eager = HintGraph(gen, 0)(luma, hints)
+        static = HintGraph(gen, 0, source.capacity)(luma, hints)
+        short = HintGraph(gen, 0, 8)(luma, hints)  # too small: hints are dropped, so it must differ
+    torch.testing.assert_close(static, eager, atol=1e-4, rtol=1e-4)
+    assert (short - eager).abs().max() > 1e-3
 
 
 def test_load_backend_gives_the_planes_to_every_frame_and_none_leaves_the_automatic_module(hint_weights):
     gen = load_generator(hint_weights)
     planes = hint_planes((Hint(10, 10, (255, 0, 0)),), (64, 96), (64, 96))
     luma = np.random.default_rng(0).random((2, 1, 64, 96), dtype=np.float32)
-    with load_backend("auto", "natural", 64, 96, 2, "cpu", hint_weights, hints=planes) as hinted:
-        assert hinted.name == "torch"
+    with load_backend("torch", "natural", 64, 96, 2, "cpu", hint_weights, hints=planes) as hinted:
         out = hinted.infer(luma)
     with torch.no_grad():
         want = gen(torch.from_numpy(luma), 0, hints=planes[None].expand(2, -1, -1, -1)).numpy()
@@ -167,7 +221,7 @@ def test_without_hints_the_hint_branch_is_not_run(tmp_path, monkeypatch):
     after = tmp_path / "after.png"
     assert runner.invoke(app, ["run", str(photo), "-o", str(after), "-q", "--backend", "torch"]).exit_code == 0
     assert file_digest(after) == file_digest(before)
-    result = runner.invoke(app, ["run", str(photo), "-o", str(tmp_path / "hinted.png"), "-q", "--hint", "1,1,red"])
+    result = runner.invoke(app, ["run", str(photo), "-o", str(tmp_path / "hinted.png"), "-q", "--hint", "1,1,red", "--backend", "torch"])
     assert result.exit_code == 2 and "the hint branch ran" in result.output  # hints do go through it
 
 
@@ -296,8 +350,6 @@ def refused(tmp_path: Path, args: list[str], source: Path | None = None) -> str:
     (["--hint", "10,96,red"], "outside the picture, which is 128x96 px"),
     (["--hint", "10,10,red", "--style", "ukiyoe"], "--hint gives colours to the natural colourization; 'ukiyoe' paints its own palette"),
     (["--hint", "10,10,red", "--style", "ukiyoe:0.6,starry:0.4"], "paints its own palette"),
-    (["--hint", "10,10,red", "--backend", "onnxruntime"], "--hint runs on the torch backend only: the onnxruntime export has no hint input"),
-    (["--hint", "10,10,red", "--backend", "tensorrt"], "the tensorrt export has no hint input"),
 ])
 def test_cli_refuses_bad_hints_with_one_clear_line(tmp_path, args, message):
     assert message in refused(tmp_path, args)

@@ -18,7 +18,7 @@ from vidcolor.hints import HintError
 from vidcolor.metrics import psnr
 from vidcolor.models.generator import AB_RANGE
 from vidcolor.options import RunOptions
-from vidcolor.reference import (GRID_PX, Reference, check_reference_shape, grid_points, read_reference, reference_hints,
+from vidcolor.reference import (Reference, check_reference_shape, grid_points, read_reference, reference_hints,
                                 reference_planes)
 from vidcolor.workdir import identity
 
@@ -159,7 +159,6 @@ def test_cli_refuses_a_reference_it_cannot_use(tmp_path):
     Image.fromarray(scene()[..., 0]).convert("RGB").save(tmp_path / "grey.png")
     ref = str(tmp_path / "ref.png")
     assert "--reference gives colours to the natural colourization" in refused(tmp_path, ["--reference", ref, "--style", "ukiyoe"])
-    assert "--reference runs on the torch backend only" in refused(tmp_path, ["--reference", ref, "--backend", "onnxruntime"])
     assert "has no colour to give" in refused(tmp_path, ["--reference", str(tmp_path / "grey.png")])
     assert "a different shape from the 160x96 picture" in refused(tmp_path, ["--reference", str(tmp_path / "narrow.png")])
     assert "no such picture file" in refused(tmp_path, ["--reference", str(tmp_path / "nope.png")])

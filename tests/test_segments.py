@@ -22,7 +22,7 @@ import pytest
 from conftest import _write_audio, decoded_lumas, luma_pattern, packets_of, read_frames
 from test_pipeline import LOSSLESS, planes, tiny_backend
 
-from vidcolor.errors import ClusterError, InputError, OutputError
+from vidcolor.errors import ClusterError, OutputError
 from vidcolor.models.checkpoint import save_generator
 from vidcolor.models.generator import GeneratorConfig, build_generator
 from vidcolor.options import RunOptions, SegmentOptions, TemporalOptions

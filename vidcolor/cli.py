@@ -138,9 +138,9 @@ def run(
             raise VidcolorError(f"--vividness is for colourizing styles; {style!r} paints its own palette", "leave --vividness out, or use --style natural")
         hints = tuple(parse_hint(text) for text in hint or ())
         if hints:  # once, not per input; the points are checked against each picture's size
-            check_hint_support(spec, weights, backend, styles_dir)
+            check_hint_support(spec, weights, styles_dir)
         if reference is not None:  # once; its shape is checked against each picture's
-            check_hint_support(spec, weights, backend, styles_dir, option="--reference")
+            check_hint_support(spec, weights, styles_dir, option="--reference")
             read_reference(reference)
         options = RunOptions(
             input=inputs[0],

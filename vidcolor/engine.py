@@ -33,6 +33,7 @@ from vidcolor.options import EngineSpec
 ENV_ENGINE_DIR = "VIDCOLOR_ENGINE_DIR"
 ONNX_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "luma", "output"
+HINTS_NAME = "hints"  # the second input of a hint graph (vidcolor.hints.HintGraph): (batch, 3, h, w)
 
 
 # --- where engines live -------------------------------------------------------------------------
@@ -112,10 +113,12 @@ def code_digest(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def engine_variant(style: str, strength: float = 1.0) -> str:
+def engine_variant(style: str, strength: float = 1.0, hints: int | None = None) -> str:
     """The name a compiled model is cached under: the style or normalised blend text
-    (vidcolor.blend.blend_name), with ``@<strength>`` below strength 1 (repr: exact)."""
-    return style if strength >= 1.0 else f"{style}@{strength!r}"
+    (vidcolor.blend.blend_name), with ``@<strength>`` below strength 1 (repr: exact) and
+    ``+hints<capacity>`` for a hint graph (vidcolor.hints.HintGraph)."""
+    name = style if strength >= 1.0 else f"{style}@{strength!r}"
+    return name if hints is None else f"{name}+hints{hints}"
 
 
 def file_tag(variant: str) -> str:
@@ -125,6 +128,12 @@ def file_tag(variant: str) -> str:
 
 def shape_tag(style: str, height: int, width: int, batch: int) -> str:
     return f"{file_tag(style)}_{height}x{width}_b{batch}"
+
+
+def hint_capacity(module: torch.nn.Module) -> int | None:
+    """A hint graph's fixed hint capacity (vidcolor.hints.HintGraph; its export has a ``hints``
+    input), or None for a module that takes luma alone."""
+    return getattr(module, "hint_capacity", None)
 
 
 def baked_conditioning(module: torch.nn.Module) -> object:
@@ -145,7 +154,7 @@ def cached_onnx(
     (fp32 inputs/outputs, casts inside), for strongly typed TensorRT builds."""
     fields = {
         "weights": module_digest(module), "code": code_digest(module), "style": style, "conditioning": baked_conditioning(module),
-        "height": height, "width": width,
+        "height": height, "width": width, "hint_capacity": hint_capacity(module),
         "batch": batch, "opset": ONNX_OPSET, "fp16_compute": fp16_compute,
         "torch": torch.__version__.split("+")[0],
     }
@@ -163,7 +172,8 @@ def export_onnx_bytes(
 ) -> bytes:
     """Trace `module` at the static shape (batch,1,height,width) -> serialized ONNX (opset 17).
 
-    Input "luma" (batch,1,h,w) float32, output "output" (batch,C,h,w) float32. Uses the TorchScript
+    Input "luma" (batch,1,h,w) float32 (and "hints" (batch,3,h,w) float32 for a hint graph with a
+    capacity, vidcolor.hints.HintGraph), output "output" (batch,C,h,w) float32. Uses the TorchScript
     exporter, which needs no extra packages (the torch.export one needs onnxscript). The graph
     declares the output's static shape: that exporter leaves it symbolic after a Slice (the painting
     styles crop their edge padding, generator.EDGE_PAD)."""
@@ -172,15 +182,19 @@ def export_onnx_bytes(
     net = copy.deepcopy(module).float().eval().cpu()
     if fp16_compute:
         net = Fp16Compute(net.half())
-    example = torch.rand(batch, 1, height, width)
+    example, names = (torch.rand(batch, 1, height, width),), [INPUT_NAME]
+    if hint_capacity(module) is not None:
+        hints = torch.zeros(batch, 3, height, width)
+        hints[:, :, height // 2, width // 2] = torch.tensor([0.1, -0.1, 1.0])  # one hint: the traced path is the same for any number
+        example, names = (*example, hints), [INPUT_NAME, HINTS_NAME]
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # legacy-exporter and tracer notices, not problems
         torch.onnx.export(
-            net, (example,), buffer, dynamo=False, opset_version=ONNX_OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
+            net, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
+            input_names=names, output_names=[OUTPUT_NAME], do_constant_folding=True,
         )
-        shape = net(example).shape
+        shape = net(*example).shape
     return with_output_shape(buffer.getvalue(), tuple(shape))
 
 
@@ -205,8 +219,8 @@ class Fp16Compute(torch.nn.Module):
         super().__init__()
         self.inner = inner
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x.half()).float()
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.inner(*(x.half() for x in inputs)).float()
 
 
 # --- TensorRT engine keys -----------------------------------------------------------------------

@@ -1,30 +1,33 @@
 """Colour hints for `vidcolor run --hint X,Y,COLOR`: points whose colour the user knows.
 
     hint = parse_hint("120,80,#c0392b")            # Hint(x=120, y=80, rgb=(192, 57, 43))
-    check_hints(hints, style, weights, backend, width=640, height=480)   # before anything runs
+    check_hints(hints, style, weights, width=640, height=480)   # before anything runs
     planes = hint_planes(hints, (480, 640), (256, 352))                  # (3, 256, 352) model input
+    source = HintSource(planes, reference)         # each frame's hints: the planes over the reference's
+    backend = HintedBackend(inner, source)         # inner runs HintGraph: (luma, hints) -> a/b
 
 Every hint becomes a 3x3 px square at model resolution (as in the held-out evaluation,
 ``vidcolor.train.hints.hint_points``) of the colour's Lab a/b / AB_RANGE, with mask 1; the
 generator's hint branch spreads it over the region that looks like it. The same planes go with
 every frame of a film, so a point suits a fixed camera, a title card or a single shot. Only
-generators with a hint branch take them (the shipped natural weights do), on the torch backend:
-the ONNX and TensorRT exports have no hint input, and the branch's per-picture gather of the
-hinted pixels is not a static-shape graph.
+generators with a hint branch take them (the shipped natural weights do). Every backend runs them:
+the ONNX and TensorRT exports of ``HintGraph`` take a second input, ``hints``, and gather a fixed
+number of hinted pixels (``HintSource.capacity``), so their graph stays static.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from vidcolor.errors import BackendError, StyleError, VidcolorError
+from vidcolor.errors import StyleError, VidcolorError
 from vidcolor.styles import StyleSpec
 
 HINT_PATCH = 3  # px of the square each hint covers at model resolution (odd)
-EXPORTED_BACKENDS = ("onnxruntime", "tensorrt")  # their graphs have no hint input; auto means torch with hints
+CAPACITY_STEP = 64  # a static graph's hint capacity is rounded up to this, so that runs with a few more or fewer hints share an export
 
 
 class HintError(VidcolorError):
@@ -63,27 +66,26 @@ def parse_hint(text: str) -> Hint:
     return Hint(int(x), int(y), tuple(rgb))
 
 
-def check_hints(hints: tuple[Hint, ...], style: StyleSpec, weights: Path | None, backend: str,
+def check_hints(hints: tuple[Hint, ...], style: StyleSpec, weights: Path | None,
                 width: int, height: int, styles_dir: Path | None = None) -> None:
     """VidcolorError unless ``hints`` can colour a ``width`` x ``height`` px picture with ``style``,
-    these weights (None: the shipped ones) and ``backend``. Reads a weights header at most."""
+    and these weights (None: the shipped ones). Reads a weights header at most."""
     if not hints:
         return
-    check_hint_support(style, weights, backend, styles_dir)
+    check_hint_support(style, weights, styles_dir)
     for hint in hints:
         if not (0 <= hint.x < width and 0 <= hint.y < height):
             raise HintError(f"--hint {hint}: the point is outside the picture, which is {width}x{height} px",
                             f"x goes from 0 to {width - 1} and y from 0 to {height - 1}, from the top-left corner")
 
 
-def check_hint_support(style: StyleSpec, weights: Path | None, backend: str, styles_dir: Path | None = None,
+def check_hint_support(style: StyleSpec, weights: Path | None, styles_dir: Path | None = None,
                        option: str = "--hint") -> None:
     """VidcolorError unless hints (``option``: --hint or --reference, for the message) can go with
-    ``style``, these weights and ``backend``, whatever the picture."""
+    ``style`` and these weights, whatever the picture (every backend takes them)."""
     if style.mode != "colorize":
         raise StyleError(f"{option} gives colours to the natural colourization; {style.name!r} paints its own palette",
                          f"use --style natural with {option}, or leave {option} out")
-    check_hint_backend(backend, option)
     from vidcolor.blend import blend_weights_file, parse_blend
     from vidcolor.models.checkpoint import read_header
 
@@ -91,13 +93,6 @@ def check_hint_support(style: StyleSpec, weights: Path | None, backend: str, sty
     if not read_header(path)["config"].get("hint_branch"):
         raise StyleError(f"{path.name} has no hint branch, so it cannot take {option} colours",
                          f"leave --weights out (the shipped natural weights take hints), or leave {option} out")
-
-
-def check_hint_backend(backend: str, option: str = "--hint") -> None:
-    """BackendError when ``backend`` (a --backend value) cannot take hints: only torch does."""
-    if backend in EXPORTED_BACKENDS:
-        raise BackendError(f"{option} runs on the torch backend only: the {backend} export has no hint input",
-                           "leave --backend out (auto picks torch when there are hints) or pass --backend torch")
 
 
 def hint_planes(hints: tuple[Hint, ...], picture: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
@@ -120,27 +115,49 @@ def hint_planes(hints: tuple[Hint, ...], picture: tuple[int, int], size: tuple[i
     return planes
 
 
-class HintedGenerator(nn.Module):
-    """A colourizing style of a Generator with known colours: (N, 1, h, w) luma [0,1] -> (N, 2, h, w) Lab a/b.
+class HintGraph(nn.Module):
+    """A colourizing style of a Generator with a hint input: (N, 1, h, w) luma [0,1] and (N, 3, h, w)
+    hints -> (N, 2, h, w) Lab a/b. ``capacity``: hinted model pixels per frame the graph gathers, fixed
+    for an ONNX or TensorRT export (``HintSource.capacity``); None gathers what each batch has (torch)."""
 
-    ``planes`` (3, h, w) from ``hint_planes`` go with every frame; a buffer, so they move to the
-    backend's device and dtype with the module. ``reference`` (vidcolor.reference): a colour picture
-    matched to each frame by optical flow, whose colours become that frame's hints wherever the
-    match holds; a --hint point wins where both fall."""
-
-    def __init__(self, generator: nn.Module, style: int, planes: torch.Tensor, reference=None) -> None:
+    def __init__(self, generator: nn.Module, style: int, capacity: int | None = None) -> None:
         super().__init__()
         if not getattr(generator.config, "hint_branch", False):
             raise StyleError("these weights have no hint branch, so they cannot take --hint colours", "leave --hint out")
-        self.generator, self.style, self.reference = generator, style, reference
-        self.register_buffer("hints", planes[None].float().clone())
+        self.generator, self.style, self.hint_capacity = generator, style, capacity
         self.mode, self.out_channels = "colorize", 2
-        self.flow = None  # made on first use: an OpenCV object cannot be deep-copied with the module
         self.train(generator.training)
 
-    def frame_hints(self, luma: torch.Tensor) -> torch.Tensor:
-        """(N, 1, h, w) luma -> (N, 3, h, w) hints: the fixed planes, over each frame's reference hints."""
-        hints = self.hints.expand(luma.shape[0], -1, -1, -1).to(luma.dtype)
+    def forward(self, luma: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+        return self.generator(luma, self.style, hints=hints, mode="colorize", hint_capacity=self.hint_capacity)
+
+
+class HintSource:
+    """The hints each frame gets: ``planes`` (3, h, w) from ``hint_planes`` with every frame, over the
+    hints a ``reference`` (vidcolor.reference.Reference, or None) gives that frame where it matches;
+    a --hint point wins where both fall.
+
+        hints = source(luma)        # (N, 1, h, w) float32 luma [0, 1] -> (N, 3, h, w) float32
+    """
+
+    def __init__(self, planes: torch.Tensor, reference=None) -> None:
+        self.planes = planes.float().numpy()
+        self.reference = reference
+        self.flow = None  # made on first use
+
+    @property
+    def capacity(self) -> int:
+        """The most hinted model pixels a frame can get, rounded up to ``CAPACITY_STEP``: the fixed
+        pixels of the planes plus every grid point of the reference."""
+        from vidcolor.reference import max_reference_points
+
+        count = int((self.planes[2] > 0).sum())
+        if self.reference is not None:
+            count += max_reference_points(self.planes.shape[1:])
+        return max(1, -(-count // CAPACITY_STEP)) * CAPACITY_STEP
+
+    def __call__(self, luma: np.ndarray) -> np.ndarray:
+        hints = np.repeat(self.planes[None], luma.shape[0], axis=0)
         if self.reference is None:
             return hints
         from vidcolor.flow import load_flow
@@ -148,9 +165,41 @@ class HintedGenerator(nn.Module):
 
         if self.flow is None:
             self.flow = load_flow("medium")  # the reference can be many frames away: the finer DIS preset
-        frames = luma[:, 0].detach().float().cpu().numpy()
-        matched = torch.stack([reference_hints(self.reference, f, self.flow) for f in frames]).to(luma.device, luma.dtype)
-        return torch.where(hints[:, 2:] > 0, hints, matched)
+        matched = np.stack([reference_hints(self.reference, frame[0], self.flow).numpy() for frame in luma])
+        return np.where(hints[:, 2:] > 0, hints, matched).astype(np.float32)
 
-    def forward(self, luma: torch.Tensor) -> torch.Tensor:
-        return self.generator(luma, self.style, hints=self.frame_hints(luma), mode="colorize")
+
+class HintedBackend:
+    """A Backend whose graph (HintGraph) takes hints, each frame's from ``source``: ``infer(luma)`` as
+    any Backend, so the pipeline does not know hints exist. With a reference, the next chunk's hints
+    (two optical flows a frame) are made on a worker thread while the model runs this chunk (the
+    backend's ``model_batch`` frames; OpenCV and the backends release the GIL)."""
+
+    def __init__(self, backend, source: HintSource) -> None:
+        self.backend, self.source = backend, source
+        self.name, self.batch = backend.name, backend.batch
+        self._pool = None  # made on first use
+
+    def infer(self, luma: np.ndarray) -> np.ndarray:
+        """(N, 1, h, w) float32 luma [0, 1] -> (N, 2, h, w) float32 Lab a/b."""
+        step = getattr(self.backend, "model_batch", len(luma))
+        if self.source.reference is None or len(luma) <= step:
+            return self.backend.infer(luma, self.source(luma))
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidcolor-hints")
+        chunks = [luma[i:i + step] for i in range(0, len(luma), step)]
+        hints = [self._pool.submit(self.source, chunk) for chunk in chunks]  # one worker: in order, one flow object
+        return np.concatenate([self.backend.infer(chunk, made.result()) for chunk, made in zip(chunks, hints)])
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        self.backend.close()
+
+    def __enter__(self) -> HintedBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

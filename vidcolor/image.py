@@ -35,7 +35,7 @@ from vidcolor.reference import check_reference
 from vidcolor.pipeline import _load_backend, check_output_path, convert_depth, merge_natural, merge_stylized, torch_threads
 from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
-from vidcolor.video.writer import PlaneFormat, temporary_path
+from vidcolor.video.writer import PlaneFormat
 
 # Output extension -> Pillow format name. The format follows the output's extension, as the
 # container does for video; by default that is the input's own extension.
@@ -134,8 +134,8 @@ def validate_image(options: RunOptions) -> tuple[StyleSpec, Picture, ImagePlan]:
         raise VidcolorError(f"--model-height must be a positive multiple of 32, got {options.model_height}")
     source, target = Path(options.input), Path(options.output)
     picture = read_image(source)  # input problems first: they are the likelier mistake
-    check_hints(options.hints, style, options.weights, options.backend, *picture.size, options.styles_dir)
-    check_reference(options.reference, style, options.weights, options.backend, *picture.size, options.styles_dir)
+    check_hints(options.hints, style, options.weights, *picture.size, options.styles_dir)
+    check_reference(options.reference, style, options.weights, *picture.size, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)

@@ -159,8 +159,8 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
         raise VidcolorError(f"--batch must be at least 1, got {options.batch}")
     source, target = Path(options.input), Path(options.output)
     info = probe(source)  # input problems first: they are the likelier mistake
-    check_hints(options.hints, style, options.weights, options.backend, info.width, info.height, options.styles_dir)
-    check_reference(options.reference, style, options.weights, options.backend, info.width, info.height, options.styles_dir)
+    check_hints(options.hints, style, options.weights, info.width, info.height, options.styles_dir)
+    check_reference(options.reference, style, options.weights, info.width, info.height, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)

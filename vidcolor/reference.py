@@ -86,6 +86,11 @@ def grid_points(trust: np.ndarray, spacing: int = GRID_PX, min_trust: float = MI
     return list(zip(ys[keep].tolist(), xs[keep].tolist()))
 
 
+def max_reference_points(size: tuple[int, int], spacing: int = GRID_PX) -> int:
+    """The most hints a reference can give a frame of model ``size`` (h, w): every point of the grid."""
+    return len(range(spacing // 2, size[0], spacing)) * len(range(spacing // 2, size[1], spacing))
+
+
 def reference_hints(reference: Reference, luma: np.ndarray, flow: FlowEstimator) -> torch.Tensor:
     """One frame's hints from the reference: luma (h, w) float32 [0, 1] at model size -> (3, h, w)
     float32 hint planes (a/b / AB_RANGE and mask; all zeros where nothing matches)."""
@@ -106,13 +111,13 @@ def reference_hints(reference: Reference, luma: np.ndarray, flow: FlowEstimator)
     return hint_points(ab, grid_points(trust), patch=1)
 
 
-def check_reference(path: Path | None, style, weights: Path | None, backend: str, width: int, height: int,
+def check_reference(path: Path | None, style, weights: Path | None, width: int, height: int,
                     styles_dir: Path | None = None) -> None:
     """VidcolorError unless the reference (None: nothing to check) can colour a ``width`` x ``height``
-    picture with ``style`` (a StyleSpec), these weights and ``backend``. Reads the reference."""
+    picture with ``style`` (a StyleSpec) and these weights. Reads the reference."""
     if path is None:
         return
     from vidcolor.hints import check_hint_support
 
-    check_hint_support(style, weights, backend, styles_dir, option="--reference")
+    check_hint_support(style, weights, styles_dir, option="--reference")
     check_reference_shape(path, read_reference(path), width, height)

@@ -27,12 +27,12 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from vidcolor.errors import InputError, Interrupted, OutputError, VidcolorError
+from vidcolor.errors import InputError, Interrupted, VidcolorError
 from vidcolor.options import RunOptions, SegmentOptions, TemporalOptions
 from vidcolor.blend import resolve_style
 from vidcolor.styles import StyleSpec

@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path

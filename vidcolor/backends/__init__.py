@@ -3,8 +3,8 @@
     with load_backend("auto", "natural", 256, 448, batch=4) as backend:
         ab = backend.infer(luma)        # (N,1,256,448) float32 [0,1] -> (N,2,256,448) Lab a/b
 
-`auto` picks tensorrt (when installed, with a GPU) > torch on CUDA > the faster CPU backend;
-with colour hints, torch (the exports have no hint input; vidcolor.hints).
+`auto` picks tensorrt (when installed, with a GPU) > torch on CUDA > the faster CPU backend,
+with or without colour hints (vidcolor.hints: a hint graph's exports take a second input).
 A blend (``ukiyoe:0.6,starry:0.4``) or a --strength below 1 is one more module to run: its blend
 weights and strength are constants of the exported graph, and its engine-cache name carries them
 (``engine_variant``).
@@ -48,21 +48,15 @@ def _why_not(importer) -> str | None:
     return None
 
 
-def resolve_backend(name: str, device: str, available: dict[str, str | None], cuda: bool, hints: bool = False) -> tuple[str, str]:
+def resolve_backend(name: str, device: str, available: dict[str, str | None], cuda: bool) -> tuple[str, str]:
     """(backend name, device) to use for --backend `name` --device `device`. Pure: `available` is
-    available_backends(), `cuda` whether torch sees a GPU, `hints` whether the run has colour
-    hints (torch only: auto becomes torch). BackendError for impossible choices."""
+    available_backends(), `cuda` whether torch sees a GPU. BackendError for impossible choices."""
     if name != "auto" and name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}", f"choose one of: auto, {', '.join(BACKENDS)}")
     if device not in DEVICES:
         raise BackendError(f"unknown device {device!r}", f"choose one of: {', '.join(DEVICES)}")
     if device == "cuda" and not cuda:
         raise BackendError("--device cuda asked for, but torch sees no CUDA GPU", "use --device cpu or auto")
-    if hints:
-        from vidcolor.hints import check_hint_backend
-
-        check_hint_backend(name)
-        name = "torch"
     if name == "auto":
         if cuda and device != "cpu":
             return ("tensorrt" if available["tensorrt"] is None else "torch"), "cuda"
@@ -96,9 +90,11 @@ def load_backend(
     video clips, else the photo one). `strength` in [0, 1]: a stylizing style at that strength against the natural
     colourization of the same weights (RGB out; see vidcolor.models.strength). `hints` (3, height,
     width): colour-hint planes (vidcolor.hints.hint_planes) given with every frame; natural
-    weights with a hint branch, on torch only (`auto` is then torch). `reference`
-    (vidcolor.reference.Reference at height x width): a colour picture whose colours become each
-    frame's hints where the frame matches it (with `hints` over them; the same rules)."""
+    weights with a hint branch. `reference` (vidcolor.reference.Reference at height x width): a
+    colour picture whose colours become each frame's hints where the frame matches it (with `hints`
+    over them; the same rules). With either, the backend runs a hint graph (vidcolor.hints.HintGraph,
+    exported with a fixed hint capacity and its own cache name) behind a HintedBackend that gives
+    each frame its hints."""
     from vidcolor.blend import blend_name, check_strength, parse_blend, resolve_style
 
     blend = parse_blend(style, styles_dir)
@@ -106,7 +102,7 @@ def load_backend(
     check_shape(batch, height, width)
     if reference is not None and hints is None:
         hints = torch.zeros(3, height, width)
-    backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available(), hints=hints is not None)
+    backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
     from vidcolor.models.checkpoint import load_styles
     from vidcolor.models.strength import style_module
 
@@ -116,23 +112,38 @@ def load_backend(
     if vividness is not None:
         generator.set_vividness(vividness)  # a buffer: the ONNX/engine cache key follows it
     module = style_module(generator, blend, strength)
+    source = None
     if hints is not None:
-        from vidcolor.hints import HintedGenerator
+        from vidcolor.hints import HintGraph, HintSource
 
-        module = HintedGenerator(generator, generator.style_index(blend_name(blend)), hints, reference)  # natural alone: strength < 1 was refused
+        source = HintSource(hints, reference)
+        capacity = None if backend == "torch" else source.capacity  # torch gathers what each frame has
+        module = HintGraph(generator, generator.style_index(blend_name(blend)), capacity)  # natural alone: strength < 1 was refused
+    inner = _open(backend, device, module, blend_name(blend), strength, batch, height, width, engine_dir,
+                  compile=compile, cuda_graph=cuda_graph and source is None)
+    if source is None:
+        return inner
+    from vidcolor.hints import HintedBackend
+
+    return HintedBackend(inner, source)
+
+
+def _open(backend: str, device: str, module: torch.nn.Module, style: str, strength: float, batch: int, height: int,
+          width: int, engine_dir: Path | None, compile: bool, cuda_graph: bool) -> Backend:
+    """`module` (a style module, or a hint graph) in backend `backend` on `device` (resolve_backend's)."""
     if backend == "torch":
         from vidcolor.backends.torch_backend import TorchBackend
 
         cuda = device == "cuda"
         # --strength's colour maths (vidcolor.color) copies its constant matrices to the device on every call:
-        # a CUDA graph cannot capture that, so it runs eagerly
-        # the hint branch gathers each picture's hinted pixels (a host sync): no CUDA graph either
-        graph = cuda_graph and cuda and strength >= 1.0 and hints is None
+        # a CUDA graph cannot capture that, so it runs eagerly; a hint graph on torch gathers each
+        # batch's hinted pixels (a host sync): the caller turns graphs off for it
+        graph = cuda_graph and cuda and strength >= 1.0
         return TorchBackend(module, batch, height, width, device, compile=compile and cuda, cuda_graph=graph)
-    from vidcolor.engine import engine_variant, resolve_engine_dir
+    from vidcolor.engine import engine_variant, hint_capacity, resolve_engine_dir
 
     folder = resolve_engine_dir(engine_dir)
-    variant = engine_variant(blend_name(blend), strength)
+    variant = engine_variant(style, strength, hint_capacity(module))
     if backend == "onnxruntime":
         from vidcolor.backends.onnxruntime_backend import OnnxRuntimeBackend
 

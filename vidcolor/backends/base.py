@@ -17,7 +17,9 @@ class Backend(Protocol):
     batch: int  # the most frames one infer() call takes
 
     def infer(self, luma: np.ndarray) -> np.ndarray:
-        """(N,1,h,w) float32 luma in [0,1], N <= batch -> (N,C,h,w) float32 (Lab a/b or RGB [0,1])."""
+        """(N,1,h,w) float32 luma in [0,1], N <= batch -> (N,C,h,w) float32 (Lab a/b or RGB [0,1]).
+        A backend of a hint graph (vidcolor.hints.HintGraph) also takes ``hints`` (N,3,h,w) float32;
+        vidcolor.hints.HintedBackend gives them, so callers see this one-argument form."""
         ...
 
     def close(self) -> None: ...
@@ -30,8 +32,9 @@ class Backend(Protocol):
 class StaticShapeBackend:
     """Base for backends whose model is compiled for one (model_batch, 1, height, width) shape.
 
-    `infer` takes up to `batch` frames, pads them by repeating the last frame to a multiple of
-    `model_batch`, calls `_run` on each chunk of `model_batch` frames and drops the padding.
+    `infer` takes up to `batch` frames (and, for a hint graph, their hints), pads them by repeating
+    the last frame to a multiple of `model_batch`, calls `_run` on each chunk of `model_batch`
+    frames and drops the padding.
     On a CPU `model_batch` is 1: one frame per call costs less CPU time per frame than a batch of
     4 (10-15% for onnxruntime, up to 2x for torch; docs/BENCHMARKS.md), and nothing is padded.
     Subclasses implement `_run` and `close`.
@@ -44,15 +47,19 @@ class StaticShapeBackend:
         self.batch, self.height, self.width = batch, height, width
         self.model_batch = model_batch or batch
 
-    def infer(self, luma: np.ndarray) -> np.ndarray:
+    def infer(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         n = check_luma(luma, self.batch, self.height, self.width)
         step = self.model_batch
-        padded = pad_batch(np.ascontiguousarray(luma, dtype=np.float32), -(-n // step) * step)
-        outs = [self._run(padded[i:i + step]) for i in range(0, len(padded), step)]
+        size = -(-n // step) * step
+        padded = pad_batch(np.ascontiguousarray(luma, dtype=np.float32), size)
+        if hints is not None:
+            check_hints(hints, n, self.height, self.width)
+            hints = pad_batch(np.ascontiguousarray(hints, dtype=np.float32), size)
+        outs = [self._run(padded[i:i + step], None if hints is None else hints[i:i + step]) for i in range(0, size, step)]
         return (outs[0] if len(outs) == 1 else np.concatenate(outs))[:n]
 
-    def _run(self, luma: np.ndarray) -> np.ndarray:
-        """(model_batch,1,h,w) float32 -> (model_batch,C,h,w) float32."""
+    def _run(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """(model_batch,1,h,w) float32 [, hints (model_batch,3,h,w) float32] -> (model_batch,C,h,w) float32."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -87,6 +94,12 @@ def check_luma(luma: np.ndarray, batch: int, height: int, width: int) -> int:
     if not 1 <= n <= batch:
         raise ValueError(f"expected 1 to {batch} frames per call, got {n}")
     return n
+
+
+def check_hints(hints: np.ndarray, n: int, height: int, width: int) -> None:
+    """Raise ValueError unless ``hints`` is an (n,3,height,width) array: one set of planes per frame."""
+    if not isinstance(hints, np.ndarray) or hints.shape != (n, 3, height, width):
+        raise ValueError(f"expected hints of shape ({n},3,{height},{width}), got {getattr(hints, 'shape', type(hints).__name__)}")
 
 
 def pad_batch(luma: np.ndarray, batch: int) -> np.ndarray:

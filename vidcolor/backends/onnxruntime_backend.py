@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcolor.backends.base import StaticShapeBackend, check_shape, default_threads
-from vidcolor.engine import INPUT_NAME, cached_onnx
+from vidcolor.engine import HINTS_NAME, INPUT_NAME, cached_onnx
 from vidcolor.errors import BackendError
 
 INSTALL_HINT = "pip install onnxruntime (or onnxruntime-gpu for the CUDA provider)"
@@ -71,9 +71,11 @@ class OnnxRuntimeBackend(StaticShapeBackend):
             self._session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=self.providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors derive from Exception only
             raise BackendError(f"onnxruntime cannot load {onnx_path}: {exc}", "delete the file to re-export it")
-        shape = tuple(self._session.get_inputs()[0].shape)
+        inputs = {i.name: tuple(i.shape) for i in self._session.get_inputs()}
+        shape = inputs.get(INPUT_NAME, ())
         if len(shape) != 4 or shape[1:] != (1, height, width) or not 1 <= shape[0] <= batch:
             raise BackendError(f"{Path(onnx_path).name} takes {shape}, expected (<={batch}, 1, {height}, {width})")
+        self.takes_hints = HINTS_NAME in inputs  # a hint graph (vidcolor.hints.HintGraph)
         super().__init__(batch, height, width, model_batch=shape[0])
 
     @classmethod
@@ -85,8 +87,11 @@ class OnnxRuntimeBackend(StaticShapeBackend):
         path = cached_onnx(module, style, height, width, model_batch(device, batch), Path(engine_dir))
         return cls(path, batch, height, width, device, threads)
 
-    def _run(self, luma: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {INPUT_NAME: luma})[0]
+    def _run(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        if (hints is not None) != self.takes_hints:
+            raise ValueError("this graph takes hints" if self.takes_hints else "this graph has no hint input")
+        feeds = {INPUT_NAME: luma} if hints is None else {INPUT_NAME: luma, HINTS_NAME: hints}
+        return self._session.run(None, feeds)[0]
 
     def close(self) -> None:
         self._session = None

@@ -17,6 +17,8 @@ import torch
 
 from vidcolor.backends.base import StaticShapeBackend
 from vidcolor.engine import (
+    HINTS_NAME,
+    INPUT_NAME,
     EngineKey,
     GpuInfo,
     cached_onnx,
@@ -89,7 +91,8 @@ def engine_problem(trt: ModuleType, path: Path, key: EngineKey) -> str | None:
     engine = _deserialize(runtime, path)
     if engine is None:
         return "it does not deserialize (corrupt, or built by another TensorRT)"
-    inp, out = _io_shapes(trt, engine)
+    inputs, out = _io_shapes(trt, engine)
+    inp = inputs.get(INPUT_NAME, ())
     if inp != (key.batch, 1, key.height, key.width) or out[:1] + out[2:] != (key.batch, key.height, key.width):
         return f"its I/O shapes {inp} -> {out} are not the expected ones"
     return None
@@ -103,13 +106,16 @@ def _deserialize(runtime, path: Path):
         return None
 
 
-def _io_shapes(trt: ModuleType, engine) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(input shape, output shape) of a one-input, one-output engine."""
-    shapes = {}
+def _io_shapes(trt: ModuleType, engine) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """({input name: shape}, output shape) of a one-output engine ("luma", and "hints" for a hint graph)."""
+    inputs, output = {}, ()
     for i in range(engine.num_io_tensors):
         name = engine.get_tensor_name(i)
-        shapes[engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT] = tuple(engine.get_tensor_shape(name))
-    return shapes.get(True, ()), shapes.get(False, ())
+        if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+            inputs[name] = tuple(engine.get_tensor_shape(name))
+        else:
+            output = tuple(engine.get_tensor_shape(name))
+    return inputs, output
 
 
 def build_engine(trt: ModuleType, onnx_path: Path, key: EngineKey, engine_dir: Path, strongly_typed: bool) -> Path:
@@ -171,9 +177,10 @@ class TensorRTBackend(StaticShapeBackend):
         if self._engine is None:
             raise BackendError(f"cannot load TensorRT engine {engine_path}", "delete it and run vidcolor build-engine")
         self._context = self._engine.create_execution_context()
-        self._input, self._output = self._bind_buffers(trt)
-        if self._input.shape != (batch, 1, height, width):
-            raise BackendError(f"engine {Path(engine_path).name} has input {tuple(self._input.shape)}, "
+        self._inputs, self._output = self._bind_buffers(trt)
+        shape = tuple(self._inputs[INPUT_NAME].shape) if INPUT_NAME in self._inputs else ()
+        if shape != (batch, 1, height, width):
+            raise BackendError(f"engine {Path(engine_path).name} has input {shape}, "
                                f"expected {(batch, 1, height, width)}", "run vidcolor build-engine again")
         self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
 
@@ -187,8 +194,9 @@ class TensorRTBackend(StaticShapeBackend):
         path = ensure_engine(module, spec, Path(engine_dir), gpu or current_gpu())
         return cls(path, batch, height, width, device)
 
-    def _bind_buffers(self, trt: ModuleType) -> tuple[torch.Tensor, torch.Tensor]:
-        buffers = {}
+    def _bind_buffers(self, trt: ModuleType) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """({input name: buffer}, output buffer), each bound to the execution context."""
+        inputs, output = {}, None
         for i in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(i)
             dtype = _TORCH_DTYPES.get(self._engine.get_tensor_dtype(name).name)
@@ -197,13 +205,20 @@ class TensorRTBackend(StaticShapeBackend):
             shape = tuple(self._engine.get_tensor_shape(name))
             buf = torch.empty(shape, dtype=dtype, device=self.device)
             self._context.set_tensor_address(name, buf.data_ptr())
-            buffers[self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT] = buf
-        return buffers[True], buffers[False]
+            if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                inputs[name] = buf
+            else:
+                output = buf
+        return inputs, output
 
-    def _run(self, luma: np.ndarray) -> np.ndarray:
+    def _run(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        if (hints is not None) != (HINTS_NAME in self._inputs):
+            raise ValueError("this engine takes hints" if hints is None else "this engine has no hint input")
         stream = torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
         with stream:
-            self._input.copy_(torch.from_numpy(luma))
+            self._inputs[INPUT_NAME].copy_(torch.from_numpy(luma))
+            if hints is not None:
+                self._inputs[HINTS_NAME].copy_(torch.from_numpy(hints))
             if not self._context.execute_async_v3(self._stream.cuda_stream if self._stream else 0):
                 raise BackendError("TensorRT inference failed", "see the TensorRT log above")
             out = self._output.float().cpu()  # waits for the stream

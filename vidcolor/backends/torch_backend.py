@@ -61,8 +61,10 @@ class TorchBackend(StaticShapeBackend):
         return graph, output
 
     @torch.inference_mode()
-    def _run(self, luma: np.ndarray) -> np.ndarray:
+    def _run(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         x = torch.from_numpy(luma)
+        if hints is not None:  # a hint graph: eager (it gathers each batch's hinted pixels), no CUDA graph
+            return self._net(x.to(self.device, self.dtype), torch.from_numpy(hints).to(self.device, self.dtype)).float().cpu().numpy()
         if self.device.type == "cpu":
             return self._net(x).float().numpy()
         self._input.copy_(x)  # static buffer: the captured graph reads from this memory

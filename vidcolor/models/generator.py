@@ -44,6 +44,7 @@ AB_RANGE = 110.0  # the colorize head's tanh is scaled to Lab a/b units
 BIN_SIZE = 10.0  # a/b units per quantization bin (ab_head "bins")
 AB_STRIDE = 4  # the bins head predicts at 1/4 of the model resolution
 HINT_CHANNELS = 3  # hint a/b (in AB_RANGE units) + hint mask
+MASKED_LOGIT = -1e4  # the affinity of an empty hint slot (HintBranch.propagate): no weight after the softmax, finite in fp16
 
 
 def ab_bins() -> torch.Tensor:
@@ -320,43 +321,56 @@ class HintBranch(nn.Module):
             self.out.bias.zero_()
 
     def propagate(self, embedding: torch.Tensor, hints: torch.Tensor, auto: torch.Tensor,
-                  luma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  luma: torch.Tensor | None = None, capacity: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, E, h, w) unit embeddings, (N, 3, h, w) hints, automatic a/b (N, 2, h, w) in hint units
         [, luma (N, 1, h, w), used with ``cues``] ->
         propagated a/b (N, 2, h, w) in hint units (a/b / AB_RANGE), the best hint's affinity logit
         (N, 1, h, w) and the hints' reach (N, 1, h, w): their share of the softmax (1 without the null
-        entry); zeros where an image has no hint."""
+        entry); zeros where an image has no hint.
+
+        The hinted pixels are the top ``capacity`` of each image's mask (K, padded with masked-out
+        entries): None takes the most any image of the batch has (eager), a number makes the graph
+        static for ONNX and TensorRT (hinted pixels beyond it are dropped: the caller sizes it,
+        vidcolor.hints.HintSource.capacity)."""
         n, e, h, w = embedding.shape
         ys, xs = torch.meshgrid(torch.arange(h, device=embedding.device), torch.arange(w, device=embedding.device), indexing="ij")
-        coords = torch.stack([ys, xs]).reshape(2, -1).to(embedding) / max(h, w)
+        coords = torch.stack([ys, xs]).reshape(2, -1).to(embedding) / max(h, w)  # (2, hw)
         temperature, dist_w = self.log_temperature.exp(), F.softplus(self.distance_weight)
-        abs_, bests, reaches = [], [], []
-        for i in range(n):
-            idx = (hints[i, 2].reshape(-1) > 0).nonzero().squeeze(1)
-            if idx.numel() == 0:
-                abs_.append(embedding.new_zeros(2, h * w))
-                bests.append(embedding.new_zeros(1, h * w))
-                reaches.append(embedding.new_zeros(1, h * w))
-                continue
-            emb = embedding[i].reshape(e, -1)
-            logit = emb[:, idx].T @ emb / temperature - dist_w * torch.cdist(coords[:, idx].T, coords.T)  # (K, h*w)
-            if hasattr(self, "log_cue_weights"):
-                lum, ab_auto, cue_w = luma[i].reshape(1, -1), auto[i].reshape(2, -1), self.log_cue_weights.exp()
-                logit = logit - cue_w[0] * (lum[:, idx].T - lum).abs() - cue_w[1] * torch.cdist(ab_auto[:, idx].T, ab_auto.T)
-            colours = hints[i, :2].reshape(2, -1)[:, idx]  # (2, K)
-            if hasattr(self, "null_similarity"):  # the K+1-th entry: this pixel's automatic colour
-                weights = torch.softmax(torch.cat([logit, (self.null_similarity / temperature).expand(1, h * w)]), dim=0)
-                abs_.append(colours @ weights[:-1] + auto[i].reshape(2, -1) * weights[-1:])
-                reaches.append(1 - weights[-1:])
-            else:
-                abs_.append(colours @ torch.softmax(logit, dim=0))
-                reaches.append(torch.ones_like(logit[:1]))
-            bests.append(logit.max(dim=0, keepdim=True).values * temperature)  # back to similarity units
-        return torch.stack(abs_).reshape(n, 2, h, w), torch.stack(bests).reshape(n, 1, h, w), torch.stack(reaches).reshape(n, 1, h, w)
+        mask = hints[:, 2].reshape(n, -1)
+        k = min(h * w, capacity or int((mask > 0).sum(1).max()))
+        if k == 0:  # no image has a hint
+            zero = embedding.new_zeros(n, 1, h, w)
+            return zero.expand(n, 2, h, w).clone(), zero, zero.clone()
+        top, idx = mask.topk(k, dim=1)  # (N, K)
+        valid = (top > 0)[:, None, :]  # (N, 1, K)
 
-    def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        def pick(x: torch.Tensor) -> torch.Tensor:  # (N, C, hw) -> (N, C, K) at the hinted pixels
+            return torch.gather(x, 2, idx[:, None].expand(-1, x.shape[1], -1))
+
+        # (N, hw, K): the hints on the last axis, where ONNX Runtime's softmax and max are fast
+        emb, grid = embedding.reshape(n, e, -1), coords[None].expand(n, -1, -1)  # (N, E, hw), (N, 2, hw)
+        logit = emb.transpose(1, 2) @ pick(emb) / temperature - dist_w * torch.cdist(grid.transpose(1, 2), pick(grid).transpose(1, 2))
+        if hasattr(self, "log_cue_weights"):
+            lum, ab_auto, cue_w = luma.reshape(n, 1, -1), auto.reshape(n, 2, -1), self.log_cue_weights.exp()
+            logit = (logit - cue_w[0] * (lum.transpose(1, 2) - pick(lum)).abs()
+                     - cue_w[1] * torch.cdist(ab_auto.transpose(1, 2), pick(ab_auto).transpose(1, 2)))
+        logit = logit.masked_fill(~valid, MASKED_LOGIT)
+        colours = pick(hints[:, :2].reshape(n, 2, -1)).transpose(1, 2)  # (N, K, 2)
+        if hasattr(self, "null_similarity"):  # the K+1-th entry: this pixel's automatic colour
+            weights = torch.softmax(torch.cat([logit, (self.null_similarity / temperature).expand(n, h * w, 1)], dim=2), dim=2)
+            spread = (weights[..., :-1] @ colours).transpose(1, 2) + auto.reshape(n, 2, -1) * weights[..., -1:].transpose(1, 2)
+            reach = 1 - weights[..., -1:].transpose(1, 2)
+        else:
+            spread = (torch.softmax(logit, dim=2) @ colours).transpose(1, 2)
+            reach = torch.ones_like(spread[:, :1])
+        best = logit.max(dim=2, keepdim=True).values.transpose(1, 2) * temperature  # back to similarity units
+        has = valid.any(dim=2, keepdim=True).to(spread)  # (N, 1, 1): an image without a hint gets zeros
+        return (spread * has).reshape(n, 2, h, w), (best * has).reshape(n, 1, h, w), (reach * has).reshape(n, 1, h, w)
+
+    def forward(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, ab: torch.Tensor,
+                capacity: int | None = None) -> torch.Tensor:
         embedding = F.normalize(self.embed(torch.cat([features, luma], dim=1)), dim=1)
-        spread, best, reach = self.propagate(embedding, hints, ab / AB_RANGE, luma)
+        spread, best, reach = self.propagate(embedding, hints, ab / AB_RANGE, luma, capacity)
         z = self.out(self.body(torch.cat([features, luma, hints, ab / AB_RANGE, spread, best], dim=1)))
         confidence = torch.sigmoid(z[:, 2:]) * reach
         colour = (spread + 0.5 * torch.tanh(z[:, :2])) * AB_RANGE
@@ -471,13 +485,14 @@ class Generator(nn.Module):
         return ab
 
     def ab_with_hints(self, features: torch.Tensor, luma: torch.Tensor, hints: torch.Tensor, logits: torch.Tensor,
-                      maps: list[torch.Tensor] | None = None) -> torch.Tensor:
+                      maps: list[torch.Tensor] | None = None, capacity: int | None = None) -> torch.Tensor:
         """Hint branch: stride-4 features (N, d4, h, w), luma (N, 1, H, W), hints (N, 3, H, W) and
         the automatic bin logits of ``bin_logits`` (N, Q, h, w; the palette's offset included) -> a/b (N, 2, H, W).
-        ``maps``: the encoder maps, for the picture gain (image_gain weights need them)."""
+        ``maps``: the encoder maps, for the picture gain (image_gain weights need them). ``capacity``:
+        hinted stride-4 pixels per image in a static graph (HintBranch.propagate; None: eager)."""
         size = features.shape[-2:]
         ab = self.automatic_ab(logits, maps)
-        ab = self.hint_net(features, F.adaptive_avg_pool2d(luma, size), downsample_hints(hints, size), ab)
+        ab = self.hint_net(features, F.adaptive_avg_pool2d(luma, size), downsample_hints(hints, size), ab, capacity)
         return F.interpolate(ab, size=luma.shape[-2:], mode="bilinear", align_corners=False)
 
     def style_mode(self, style: "int | torch.Tensor") -> str:
@@ -498,9 +513,10 @@ class Generator(nn.Module):
         return weights
 
     def forward(self, luma: torch.Tensor, style: "int | torch.Tensor" = 0, hints: torch.Tensor | None = None,
-                features: list[torch.Tensor] | None = None, mode: str | None = None) -> torch.Tensor:
+                features: list[torch.Tensor] | None = None, mode: str | None = None, hint_capacity: int | None = None) -> torch.Tensor:
         """``style``: an index, or blend weights (num_styles,) that mix the per-style norm parameters.
         ``features``: encoder maps already computed by ``encode(luma, hints)`` (shared by two styles).
+        ``hint_capacity``: the hint branch's hinted pixels per image, fixed for a static export (ab_with_hints).
         ``mode``: the style's mode when the caller knows it; otherwise read from the blend weights,
         which on a GPU syncs with the host (and fails inside a CUDA graph capture)."""
         mode = mode or self.style_mode(style)
@@ -509,7 +525,7 @@ class Generator(nn.Module):
             decoded = self.decode(luma, style, hints, full_res=False, features=features)
             logits = self.bin_logits(decoded, features)
             if self.config.hint_branch and hints is not None:
-                return self.ab_with_hints(decoded, luma, hints, logits, features)
+                return self.ab_with_hints(decoded, luma, hints, logits, features, hint_capacity)
             return F.interpolate(self.automatic_ab(logits, features), size=luma.shape[-2:], mode="bilinear", align_corners=False)
         features = self.decode(luma, style, hints, features=features)
         if mode == "colorize":

@@ -16,6 +16,11 @@ def hint_points(ab: torch.Tensor, points: list[tuple[int, int]], patch: int = 3)
     to the square's mean a/b (patch odd, clipped at the borders), mask 1 there."""
     _, h, w = ab.shape
     out = ab.new_zeros(3, h, w)
+    if patch == 1 and points:  # one pixel each: no squares to average (vidcolor.reference's hundreds a frame)
+        ys, xs = (torch.tensor(c) for c in zip(*points))
+        out[:2, ys, xs] = ab[:, ys, xs] / AB_RANGE
+        out[2, ys, xs] = 1.0
+        return out
     r = patch // 2
     for y, x in points:
         ys, xs = slice(max(0, y - r), min(h, y + r + 1)), slice(max(0, x - r), min(w, x + r + 1))
