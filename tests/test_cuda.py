@@ -1,4 +1,4 @@
-"""The CUDA paths of the torch backend against its CPU path: hints and blends with a strength.
+"""The CUDA paths (torch, and TensorRT where installed) against the CPU path: hints and blends with a strength.
 
 Run where there is an NVIDIA GPU (``pytest -m gpu``). This module needs no PyAV (the lent GPU
 machines have none); test_backends.py holds the fp16 / CUDA-graph / compile checks.
@@ -45,10 +45,23 @@ def test_torch_cuda_runs_hints_as_the_cpu_does(hint_weights):
     luma = np.random.default_rng(1).random((2, 1, 64, 96), dtype=np.float32)
     with load_backend("torch", "natural", 64, 96, 2, "cpu", hint_weights, hints=planes) as cpu:
         expected = cpu.infer(luma)
-    with load_backend("auto", "natural", 64, 96, 2, "auto", hint_weights, hints=planes) as cuda:  # fp16, no CUDA graph
-        assert cuda.name == "torch" and cuda.device.type == "cuda" and cuda._graph is None
+    with load_backend("torch", "natural", 64, 96, 2, "auto", hint_weights, hints=planes) as cuda:  # fp16, no CUDA graph
+        assert cuda.name == "torch" and cuda.backend.device.type == "cuda" and cuda.backend._graph is None
         out, again = cuda.infer(luma), cuda.infer(luma[::-1].copy())
     assert np.abs(out - expected).max() <= 1.0  # a/b units, as test_backends.TOL_FP16["natural"]
+    np.testing.assert_allclose(again, out[::-1], atol=1.0)
+
+
+@pytest.mark.gpu
+def test_tensorrt_runs_the_hint_graph_as_the_cpu_does(hint_weights, tmp_path):
+    pytest.importorskip("tensorrt")
+    planes = hint_planes((Hint(10, 10, (255, 0, 0)), Hint(80, 50, (0, 0, 255))), (64, 96), (64, 96))
+    luma = np.random.default_rng(1).random((2, 1, 64, 96), dtype=np.float32)
+    with load_backend("torch", "natural", 64, 96, 2, "cpu", hint_weights, hints=planes) as cpu:
+        expected = cpu.infer(luma)
+    with load_backend("tensorrt", "natural", 64, 96, 2, "cuda", hint_weights, tmp_path, hints=planes) as engine:  # fp16
+        out, again = engine.infer(luma), engine.infer(luma[::-1].copy())
+    assert np.abs(out - expected).max() <= 1.0  # a/b units, as above
     np.testing.assert_allclose(again, out[::-1], atol=1.0)
 
 
