@@ -19,5 +19,5 @@ for name in ("onnxruntime", "torch"):
         print(name, "automatic", round(med(lambda: b.infer(luma)), 1))
     with load_backend(name, "natural", H, W, 1, "cpu", engine_dir=tmp, hints=torch.from_numpy(few[0])) as b:
         print(name, "--hint (1 point, capacity", b.source.capacity, ")", round(med(lambda: b.backend.infer(luma, few)), 1))
-    with load_backend(name, "natural", H, W, 1, "cpu", engine_dir=tmp, reference=ref) as b:
+    with load_backend(name, "natural", H, W, 1, "cpu", engine_dir=tmp, references=(ref,)) as b:
         print(name, "448 grid hints (capacity", b.source.capacity, ")", round(med(lambda: b.backend.infer(luma, grid)), 1))

@@ -304,7 +304,7 @@ def videos_main(args) -> dict:
             write_pair(frames, grey, colour)
             temporal = TemporalOptions() if args.temporal_strength is None else TemporalOptions(strength=args.temporal_strength)
             run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True,
-                                 engine_dir=Path(tmp), temporal=temporal, reference=first))
+                                 engine_dir=Path(tmp), temporal=temporal, references=(first,) if first else ()))
             ours = evaluate_videos(out, source=grey, reference=colour)
             bar = grey_of_output_psnr(out, colour)
             r = {"frames": ours["frames"], "psnr_gain": ours["psnr"] - bar, "psnr": ours["psnr"], "psnr_grey": bar,

@@ -18,8 +18,8 @@ from vidcolor.hints import HintError
 from vidcolor.metrics import psnr
 from vidcolor.models.generator import AB_RANGE
 from vidcolor.options import RunOptions
-from vidcolor.reference import (Reference, check_reference_shape, grid_points, read_reference, reference_hints,
-                                reference_planes)
+from vidcolor.reference import (Reference, candidates, check_reference_shape, grid_points, read_reference,
+                                reference_hints, reference_planes, thumbnail)
 from vidcolor.workdir import identity
 
 runner = CliRunner()
@@ -56,7 +56,7 @@ def test_grid_points_are_the_trusted_grid_centres():
 
 def test_the_reference_itself_gives_its_own_colours_on_the_whole_grid():
     ref, luma = planes_of(scene())
-    hints = reference_hints(ref, luma, load_flow("medium"))
+    hints = reference_hints((ref,), luma, load_flow("medium"))
     points = grid_points(np.ones_like(luma))
     mask = hints[2].numpy()
     assert sum(mask[y, x] > 0 for y, x in points) >= 0.9 * len(points) and mask.sum() <= len(points)  # one pixel a point
@@ -69,7 +69,7 @@ def test_the_reference_itself_gives_its_own_colours_on_the_whole_grid():
 def test_a_moved_frame_gets_the_colours_from_where_they_moved():
     ref, _ = planes_of(scene())
     moved = reference_planes(scene(shift=6), (96, 160))
-    hints = reference_hints(ref, moved.luma, load_flow("medium"))
+    hints = reference_hints((ref,), moved.luma, load_flow("medium"))
     mask = hints[2].numpy() > 0
     assert mask.sum() >= 40  # most of the 6 x 10 grid
     ab = hints[:2].numpy() * AB_RANGE
@@ -91,13 +91,46 @@ def test_another_shot_gives_no_hints(shared_data):
     flow = load_flow("medium")
     for a, b in zip(pictures, pictures[1:] + pictures[:1]):
         ref = reference_planes(a, (256, 256))
-        assert float(reference_hints(ref, reference_planes(b, (256, 256)).luma, flow)[2].sum()) == 0.0
+        assert float(reference_hints((ref,), reference_planes(b, (256, 256)).luma, flow)[2].sum()) == 0.0
+
+
+def kodak_shots(shared_data: Path) -> list[np.ndarray]:
+    kodak = shared_data / "photos" / "kodak24"
+    if not kodak.is_dir():
+        pytest.skip(f"{kodak} not found")
+    return [np.asarray(Image.open(kodak / f"kodim{i:02d}.jpg").convert("RGB"))[:256, :384] for i in (3, 14, 19, 23)]
+
+
+def test_of_several_references_a_frame_takes_its_own_shots(shared_data):
+    """Four real pictures as the references of a four-shot film; each shot's frame (moved 6 px, 5 % darker)
+    ranks its own reference first and takes its colours, not another shot's."""
+    shots = kodak_shots(shared_data)
+    refs = tuple(reference_planes(p, (256, 384)) for p in shots)
+    flow = load_flow("medium")
+    for i, picture in enumerate(shots):
+        panned = np.roll(picture, 6, axis=1)
+        frame = reference_planes((panned * 0.95).astype(np.uint8), (256, 384))  # a later frame: panned, a flicker darker
+        assert candidates(refs, frame.luma)[0] == i
+        hints = reference_hints(refs, frame.luma, flow)
+        mask = hints[2].numpy() > 0
+        assert mask.sum() >= 100
+        truth = reference_planes(panned, (256, 384)).ab  # the reference's colours where they moved to
+        own = np.abs(hints[:2].numpy()[:, mask] * AB_RANGE - truth[:, mask]).mean()
+        others = min(np.abs(hints[:2].numpy()[:, mask] * AB_RANGE - r.ab[:, mask]).mean() for j, r in enumerate(refs) if j != i)
+        assert own < 3 and own * 2 < others, (i, own, others)
+
+
+def test_one_reference_is_matched_whatever_it_looks_like_and_none_gives_nothing():
+    ref, luma = planes_of(scene())
+    assert candidates((ref,), 1 - luma) == [0] and candidates((), luma) == []
+    assert float(reference_hints((), luma, load_flow("medium")).abs().sum()) == 0.0
+    assert abs(float(thumbnail(luma) @ thumbnail(0.5 * luma + 0.2)) - 1) < 1e-3  # exposure does not change the look
 
 
 def test_frame_and_reference_must_have_one_size():
     ref, _ = planes_of(scene())
     with pytest.raises(ValueError, match="differ in size"):
-        reference_hints(ref, np.zeros((48, 80), np.float32), load_flow("medium"))
+        reference_hints((ref,), np.zeros((48, 80), np.float32), load_flow("medium"))
 
 
 # ------------------------------------------------------------------ reading and checking the picture
@@ -133,9 +166,11 @@ def test_the_reference_is_in_the_work_folder_key(tmp_path):
     Image.fromarray(scene()).save(tmp_path / "a.png")
     Image.fromarray(scene(seed=3)).save(tmp_path / "b.png")
     plain = RunOptions(input=src, output=tmp_path / "out.mp4")
-    keys = [identity(RunOptions(input=src, output=tmp_path / "out.mp4", reference=tmp_path / n), info) for n in ("a.png", "b.png")]
-    assert "reference" not in identity(plain, info)["settings"]  # runs without one keep their old key
-    assert keys[0]["settings"]["reference"] != keys[1]["settings"]["reference"]
+    sets = [("a.png",), ("b.png",), ("a.png", "b.png"), ("b.png", "a.png")]
+    keys = [identity(RunOptions(input=src, output=tmp_path / "out.mp4", references=tuple(tmp_path / n for n in names)), info)
+            for names in sets]
+    assert "references" not in identity(plain, info)["settings"]  # runs without one keep their old key
+    assert len({str(k["settings"]["references"]) for k in keys}) == len(sets)  # each picture, and their order, count
 
 
 # ------------------------------------------------------------------ the CLI: mistakes
@@ -162,6 +197,8 @@ def test_cli_refuses_a_reference_it_cannot_use(tmp_path):
     assert "has no colour to give" in refused(tmp_path, ["--reference", str(tmp_path / "grey.png")])
     assert "a different shape from the 160x96 picture" in refused(tmp_path, ["--reference", str(tmp_path / "narrow.png")])
     assert "no such picture file" in refused(tmp_path, ["--reference", str(tmp_path / "nope.png")])
+    # one bad picture among several is named
+    assert "grey.png: the picture has no colour to give" in refused(tmp_path, ["--reference", ref, "--reference", str(tmp_path / "grey.png")])
 
 
 # ------------------------------------------------------------------ the shipped weights, real pictures
@@ -241,7 +278,7 @@ def test_a_segmented_film_resumes_with_its_reference_and_not_with_another(tmp_pa
     def options(name: str) -> RunOptions:
         return RunOptions(input=src, output=out, weights=weights, backend="torch", device="cpu", model_height=32, quiet=True,
                           encode=EncodeOptions(crf=0, preset="ultrafast"), temporal=TemporalOptions(),
-                          segments=SegmentOptions(target_frames=6), keep_work=True, overwrite=True, reference=tmp_path / name)
+                          segments=SegmentOptions(target_frames=6), keep_work=True, overwrite=True, references=(tmp_path / name,))
 
     first = run_video(options("a.png"))
     assert first.segments > 1 and first.frames == 24

@@ -112,11 +112,11 @@ def run(
     hint: Annotated[Optional[list[str]], typer.Option(
         "--hint", metavar="X,Y,COLOR", show_default=False,
         help="natural: the colour at pixel X,Y (from the top-left) is COLOR (#rrggbb, #rgb or a CSS name); repeatable. "
-             "A film gets the same points in every frame: for a fixed camera, a title card or one shot. Runs on torch.")] = None,
-    reference: Annotated[Optional[Path], typer.Option(
+             "A film gets the same points in every frame: for a fixed camera, a title card or one shot.")] = None,
+    reference: Annotated[Optional[list[Path]], typer.Option(
         "--reference", metavar="PICTURE", show_default=False,
         help="natural: a colour picture with the same framing (one frame coloured by hand, a colour still of the scene); "
-             "each frame takes its colours wherever it matches them. Runs on torch.")] = None,
+             "each frame takes its colours wherever it matches them. Repeatable: one per shot; each frame uses the one it matches best.")] = None,
     styles_dir: StylesDir = None,
     debug: Debug = False,
 ) -> None:
@@ -139,9 +139,11 @@ def run(
         hints = tuple(parse_hint(text) for text in hint or ())
         if hints:  # once, not per input; the points are checked against each picture's size
             check_hint_support(spec, weights, styles_dir)
-        if reference is not None:  # once; its shape is checked against each picture's
+        references = tuple(reference or ())
+        if references:  # once; their shape is checked against each picture's
             check_hint_support(spec, weights, styles_dir, option="--reference")
-            read_reference(reference)
+            for path in references:
+                read_reference(path)
         options = RunOptions(
             input=inputs[0],
             output=output or default_output(inputs[0], style, strength, styles_dir),
@@ -165,7 +167,7 @@ def run(
             strength=strength,
             styles_dir=styles_dir,
             hints=hints,
-            reference=reference,
+            references=references,
         )
         if len(inputs) == 1 and not inputs[0].is_dir():
             print_summary(run_job(options), quiet)

@@ -3,7 +3,7 @@
     hint = parse_hint("120,80,#c0392b")            # Hint(x=120, y=80, rgb=(192, 57, 43))
     check_hints(hints, style, weights, width=640, height=480)   # before anything runs
     planes = hint_planes(hints, (480, 640), (256, 352))                  # (3, 256, 352) model input
-    source = HintSource(planes, reference)         # each frame's hints: the planes over the reference's
+    source = HintSource(planes, references)        # each frame's hints: the planes over a reference's
     backend = HintedBackend(inner, source)         # inner runs HintGraph: (luma, hints) -> a/b
 
 Every hint becomes a 3x3 px square at model resolution (as in the held-out evaluation,
@@ -134,38 +134,38 @@ class HintGraph(nn.Module):
 
 class HintSource:
     """The hints each frame gets: ``planes`` (3, h, w) from ``hint_planes`` with every frame, over the
-    hints a ``reference`` (vidcolor.reference.Reference, or None) gives that frame where it matches;
-    a --hint point wins where both fall.
+    hints the best-matching of ``references`` (vidcolor.reference.Reference; none: no such hints)
+    gives that frame where it matches; a --hint point wins where both fall.
 
         hints = source(luma)        # (N, 1, h, w) float32 luma [0, 1] -> (N, 3, h, w) float32
     """
 
-    def __init__(self, planes: torch.Tensor, reference=None) -> None:
+    def __init__(self, planes: torch.Tensor, references: tuple = ()) -> None:
         self.planes = planes.float().numpy()
-        self.reference = reference
+        self.references = tuple(references)
         self.flow = None  # made on first use
 
     @property
     def capacity(self) -> int:
         """The most hinted model pixels a frame can get, rounded up to ``CAPACITY_STEP``: the fixed
-        pixels of the planes plus every grid point of the reference."""
+        pixels of the planes plus every grid point of one reference (a frame takes one)."""
         from vidcolor.reference import max_reference_points
 
         count = int((self.planes[2] > 0).sum())
-        if self.reference is not None:
+        if self.references:
             count += max_reference_points(self.planes.shape[1:])
         return max(1, -(-count // CAPACITY_STEP)) * CAPACITY_STEP
 
     def __call__(self, luma: np.ndarray) -> np.ndarray:
         hints = np.repeat(self.planes[None], luma.shape[0], axis=0)
-        if self.reference is None:
+        if not self.references:
             return hints
         from vidcolor.flow import load_flow
         from vidcolor.reference import reference_hints
 
         if self.flow is None:
             self.flow = load_flow("medium")  # the reference can be many frames away: the finer DIS preset
-        matched = np.stack([reference_hints(self.reference, frame[0], self.flow).numpy() for frame in luma])
+        matched = np.stack([reference_hints(self.references, frame[0], self.flow).numpy() for frame in luma])
         return np.where(hints[:, 2:] > 0, hints, matched).astype(np.float32)
 
 
@@ -183,7 +183,7 @@ class HintedBackend:
     def infer(self, luma: np.ndarray) -> np.ndarray:
         """(N, 1, h, w) float32 luma [0, 1] -> (N, 2, h, w) float32 Lab a/b."""
         step = getattr(self.backend, "model_batch", len(luma))
-        if self.source.reference is None or len(luma) <= step:
+        if not self.source.references or len(luma) <= step:
             return self.backend.infer(luma, self.source(luma))
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor

@@ -31,7 +31,7 @@ from vidcolor.color import fit_chroma_to_gamut, model_size, normalize_luma, quan
 from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.options import RunOptions
 from vidcolor.hints import check_hints
-from vidcolor.reference import check_reference
+from vidcolor.reference import check_references
 from vidcolor.pipeline import _load_backend, check_output_path, convert_depth, merge_natural, merge_stylized, torch_threads
 from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
@@ -135,7 +135,7 @@ def validate_image(options: RunOptions) -> tuple[StyleSpec, Picture, ImagePlan]:
     source, target = Path(options.input), Path(options.output)
     picture = read_image(source)  # input problems first: they are the likelier mistake
     check_hints(options.hints, style, options.weights, *picture.size, options.styles_dir)
-    check_reference(options.reference, style, options.weights, *picture.size, options.styles_dir)
+    check_references(options.references, style, options.weights, *picture.size, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)

@@ -76,7 +76,7 @@ class RunOptions:
     strength: float = 1.0  # painting styles: 1 = the full style .. 0 = the natural colourization of the same weights
     styles_dir: Path | None = None  # where user styles are looked up (None: vidcolor.userstyles.styles_dir())
     hints: tuple[Hint, ...] = ()  # natural: colours known at points of the picture, given to every frame (vidcolor.hints)
-    reference: Path | None = None  # natural: a colour picture of the same framing, matched to every frame (vidcolor.reference)
+    references: tuple[Path, ...] = ()  # natural: colour pictures of the film's framing (one per shot, say); each frame takes the one it matches (vidcolor.reference)
 
 
 @dataclass(frozen=True)

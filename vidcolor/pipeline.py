@@ -25,7 +25,7 @@ from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import OutputError, VidcolorError
 from vidcolor.hints import check_hints, hint_planes
-from vidcolor.reference import check_reference
+from vidcolor.reference import check_references
 from vidcolor.options import RunOptions
 from vidcolor.blend import check_strength, resolve_style
 from vidcolor.styles import StyleSpec
@@ -160,7 +160,7 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
     source, target = Path(options.input), Path(options.output)
     info = probe(source)  # input problems first: they are the likelier mistake
     check_hints(options.hints, style, options.weights, info.width, info.height, options.styles_dir)
-    check_reference(options.reference, style, options.weights, info.width, info.height, options.styles_dir)
+    check_references(options.references, style, options.weights, info.width, info.height, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)
@@ -279,7 +279,7 @@ def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], 
         options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
         vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir,
         hints=hint_planes(options.hints, picture, size) if options.hints else None, video=video,
-        reference=reference_planes(read_reference(options.reference), size) if options.reference else None,
+        references=tuple(reference_planes(read_reference(path), size) for path in options.references),
     )
     try:
         yield backend

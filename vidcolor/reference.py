@@ -1,17 +1,20 @@
 """A colour reference for `vidcolor run --reference still.png`: a colour picture with the film's (or
-photo's) framing, such as one frame coloured by hand or a colour still of the same scene.
+photo's) framing, such as one frame coloured by hand or a colour still of the same scene; one per
+shot for a film of several (``--reference`` repeated).
 
     picture = read_reference(path)                        # (H, W, 3) uint8 RGB, checked for colour
     check_reference_shape(path, picture, 640, 480)        # HintError unless it has the film's aspect
     ref = reference_planes(picture, (256, 352))           # Reference(luma (h, w), ab (2, h, w)) at model size
-    hints = reference_hints(ref, luma, flow)              # (3, h, w) hint planes for one frame
+    hints = reference_hints((ref, ...), luma, flow)       # (3, h, w) hint planes for one frame
 
 Each frame is lined up with the reference by dense optical flow in both directions (the temporal
 step's flow, consistency check and luma agreement: vidcolor.temporal). On a grid of ``GRID_PX`` model
 pixels, every point where the match can be trusted becomes a one-pixel hint of the reference's colour
 there (its 3x3 mean; vidcolor.train.hints.hint_points); the hint branch spreads it. Where a
 frame shows something else (another shot, a thing that moved in) the points fall away and the
-automatic colour stays. The measured gain and the choice of the grid: docs/MODEL.md, session 21.
+automatic colour stays. With several references, a frame is matched by flow to the ``CANDIDATES``
+whose thumbnails look most like it, and takes the one whose match holds over most of the frame.
+The measured gain and the choice of the grid: docs/MODEL.md, sessions 21 and 22.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ GRID_PX = 16  # model pixels between candidate points (picked on the wide calibr
 MIN_TRUST = 0.9  # a point is a hint where the match's trust (0..1) is above this
 MATCH = TemporalOptions()  # the temporal step's round-trip (consistency_px) and luma (luma_tolerance) checks
 ASPECT_TOLERANCE = 0.02  # the reference's width / height may differ from the picture's by this share
+CANDIDATES = 2  # references matched by flow per frame, of several: those whose thumbnails are most alike
+THUMB_PX = 16  # model pixels per thumbnail cell (the look-alike ranking of several references)
 
 
 @dataclass(frozen=True)
@@ -91,33 +96,77 @@ def max_reference_points(size: tuple[int, int], spacing: int = GRID_PX) -> int:
     return len(range(spacing // 2, size[0], spacing)) * len(range(spacing // 2, size[1], spacing))
 
 
-def reference_hints(reference: Reference, luma: np.ndarray, flow: FlowEstimator) -> torch.Tensor:
-    """One frame's hints from the reference: luma (h, w) float32 [0, 1] at model size -> (3, h, w)
-    float32 hint planes (a/b / AB_RANGE and mask; all zeros where nothing matches)."""
-    from vidcolor.train.hints import hint_points
+def thumbnail(luma: np.ndarray, cell: int = THUMB_PX) -> np.ndarray:
+    """(h, w) luma -> its area-mean thumbnail of ``cell`` px cells, flattened, zero mean and unit norm:
+    a dot product of two is their correlation, 1 for the same picture, whatever its exposure."""
+    import cv2
 
+    h, w = luma.shape
+    small = cv2.resize(luma, (max(1, w // cell), max(1, h // cell)), interpolation=cv2.INTER_AREA).ravel()
+    small = small - small.mean()
+    return small / max(float(np.linalg.norm(small)), 1e-6)
+
+
+def candidates(references: tuple[Reference, ...], luma: np.ndarray, count: int = CANDIDATES) -> list[int]:
+    """Indices of the ``count`` references whose thumbnails correlate best with the frame's, best first."""
+    if len(references) <= 1:
+        return list(range(len(references)))
+    frame = thumbnail(luma)
+    scores = [float(thumbnail(ref.luma) @ frame) for ref in references]
+    return sorted(range(len(references)), key=lambda i: -scores[i])[:count]
+
+
+def match(reference: Reference, luma: np.ndarray, flow: FlowEstimator) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's luma (h, w) lined up with a reference -> (the reference's a/b warped onto the frame
+    (2, h, w), the trust of that match per pixel (h, w) in [0, 1])."""
     if luma.shape != reference.luma.shape:
         raise ValueError(f"frame {luma.shape} and reference {reference.luma.shape} differ in size")
     bwd = flow.estimate(reference.luma, luma)  # on the frame's grid, pointing into the reference
     fwd = flow.estimate(luma, reference.luma)
     warped = warp(np.concatenate([reference.ab, reference.luma[None]]), bwd)
     trust = (1.0 - occlusion_mask(fwd, bwd, MATCH.consistency_px)) * luma_agreement(luma, warped[-1], MATCH.luma_tolerance)
-    if float(trust.mean()) < MIN_TRUSTED_FRACTION:  # another shot: a few chance matches would only mislead
+    return warped[:2], trust
+
+
+def best_match(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEstimator,
+               count: int = CANDIDATES) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """The reference a frame's luma (h, w) matches over most of its pixels, of the ``count`` candidates:
+    (its index, its a/b warped onto the frame (2, h, w), the match's trust (h, w)); None when no
+    candidate matches ``MIN_TRUSTED_FRACTION`` of the frame (another shot: a few chance matches would
+    only mislead)."""
+    best = None
+    for i in candidates(references, luma, count):
+        ab, trust = match(references[i], luma, flow)
+        if float(trust.mean()) >= MIN_TRUSTED_FRACTION and (best is None or trust.mean() > best[2].mean()):
+            best = i, ab, trust
+    return best
+
+
+def reference_hints(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEstimator) -> torch.Tensor:
+    """One frame's hints from the best-matching reference: luma (h, w) float32 [0, 1] at model size ->
+    (3, h, w) float32 hint planes (a/b / AB_RANGE and mask; all zeros where nothing matches). Of
+    several references, the ``candidates`` are matched and the one trusted over most of the frame wins."""
+    from vidcolor.train.hints import hint_points
+
+    best = best_match(references, luma, flow)
+    if best is None:
         return torch.zeros(3, *luma.shape)
+    _, warped, trust = best
     # each point: one pixel holding its 3x3 neighbourhood's mean colour. As good as a 3x3 square of it
     # on the wide calibration clips (+4.24 / +4.23 dB) at a third of the hint branch's time: its cost
     # grows with the hinted pixels (session 21)
-    ab = F.avg_pool2d(torch.from_numpy(warped[None, :2]), 3, stride=1, padding=1, count_include_pad=False)[0]
+    ab = F.avg_pool2d(torch.from_numpy(np.ascontiguousarray(warped[None])), 3, stride=1, padding=1, count_include_pad=False)[0]
     return hint_points(ab, grid_points(trust), patch=1)
 
 
-def check_reference(path: Path | None, style, weights: Path | None, width: int, height: int,
-                    styles_dir: Path | None = None) -> None:
-    """VidcolorError unless the reference (None: nothing to check) can colour a ``width`` x ``height``
-    picture with ``style`` (a StyleSpec) and these weights. Reads the reference."""
-    if path is None:
+def check_references(paths: tuple[Path, ...], style, weights: Path | None, width: int, height: int,
+                     styles_dir: Path | None = None) -> None:
+    """VidcolorError unless the references (none: nothing to check) can colour a ``width`` x ``height``
+    picture with ``style`` (a StyleSpec) and these weights. Reads each reference."""
+    if not paths:
         return
     from vidcolor.hints import check_hint_support
 
     check_hint_support(style, weights, styles_dir, option="--reference")
-    check_reference_shape(path, read_reference(path), width, height)
+    for path in paths:
+        check_reference_shape(path, read_reference(path), width, height)

@@ -198,7 +198,7 @@ def segment_job(options: RunOptions, info: VideoInfo, fmt: PlaneFormat, segment:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     key = (options.backend, options.style, options.device, options.weights, options.engine_dir, options.batch, size, options.hints,
-           options.reference)
+           options.references)
     if key not in _WORKER_BACKEND:
         _WORKER_BACKEND.clear()
         loaded = _load_backend(options, style, size, (info.height, info.width))  # kept with the backend: dropping it would close the backend

@@ -55,7 +55,7 @@ def identity(options: RunOptions, info: VideoInfo) -> dict[str, Any]:
             "video_stream": info.stream_index,
             # only when given: the folders of runs without hints keep the key they had before hints existed
             **({"hints": [str(h) for h in options.hints]} if getattr(options, "hints", ()) else {}),
-            **({"reference": file_sha256(Path(options.reference))} if getattr(options, "reference", None) else {}),
+            **({"references": [file_sha256(Path(p)) for p in options.references]} if getattr(options, "references", ()) else {}),
         },
     }
 

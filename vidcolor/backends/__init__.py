@@ -77,7 +77,7 @@ def load_backend(
     weights: Path | None = None, engine_dir: Path | None = None, *,
     compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
     strength: float = 1.0, styles_dir: Path | None = None, hints: torch.Tensor | None = None, video: bool = False,
-    reference=None,
+    references: tuple = (),
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
@@ -90,9 +90,9 @@ def load_backend(
     video clips, else the photo one). `strength` in [0, 1]: a stylizing style at that strength against the natural
     colourization of the same weights (RGB out; see vidcolor.models.strength). `hints` (3, height,
     width): colour-hint planes (vidcolor.hints.hint_planes) given with every frame; natural
-    weights with a hint branch. `reference` (vidcolor.reference.Reference at height x width): a
-    colour picture whose colours become each frame's hints where the frame matches it (with `hints`
-    over them; the same rules). With either, the backend runs a hint graph (vidcolor.hints.HintGraph,
+    weights with a hint branch. `references` (vidcolor.reference.Reference at height x width): colour
+    pictures, one of which gives its colours as each frame's hints where the frame matches it (with
+    `hints` over them; the same rules). With either, the backend runs a hint graph (vidcolor.hints.HintGraph,
     exported with a fixed hint capacity and its own cache name) behind a HintedBackend that gives
     each frame its hints."""
     from vidcolor.blend import blend_name, check_strength, parse_blend, resolve_style
@@ -100,7 +100,7 @@ def load_backend(
     blend = parse_blend(style, styles_dir)
     check_strength(strength, resolve_style(style, weights, styles_dir))
     check_shape(batch, height, width)
-    if reference is not None and hints is None:
+    if references and hints is None:
         hints = torch.zeros(3, height, width)
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
     from vidcolor.models.checkpoint import load_styles
@@ -116,7 +116,7 @@ def load_backend(
     if hints is not None:
         from vidcolor.hints import HintGraph, HintSource
 
-        source = HintSource(hints, reference)
+        source = HintSource(hints, references)
         capacity = None if backend == "torch" else source.capacity  # torch gathers what each frame has
         module = HintGraph(generator, generator.style_index(blend_name(blend)), capacity)  # natural alone: strength < 1 was refused
     inner = _open(backend, device, module, blend_name(blend), strength, batch, height, width, engine_dir,
