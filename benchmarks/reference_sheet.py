@@ -1,9 +1,12 @@
 """docs/img/reference_run.png: a colour reference carried through a moving shot by `vidcolor run --reference`.
 
     python benchmarks/reference_sheet.py [--clips davis/camel davis/drift-chicane] [--frame 30]
+    python benchmarks/reference_sheet.py --film [--clips A B C] [--frame 30]   # docs/img/references_film.png
 
 For each clip (wide calibration clips: the report split stays for the figures): the reference (frame 0 in
 true colour), then frame ``--frame`` grey | automatic | with the reference | true colour, one row per clip.
+``--film``: the clips are the shots of one film (16:9, 640x360, as eval_references.py makes them), run
+once with every shot's frame 0 as a reference (``--reference`` repeated); a row per shot.
 """
 import argparse
 import subprocess
@@ -25,8 +28,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", nargs="+", default=["davis/camel", "davis/drift-chicane"])
     ap.add_argument("--frame", type=int, default=30)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "reference_run.png")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--film", action="store_true")
     args = ap.parse_args()
+    if args.film:
+        return film_sheet(args)
+    args.out = args.out or ROOT / "docs" / "img" / "reference_run.png"
     clips = held_out_clips(DATA, "wide")
     tmp = Path(tempfile.mkdtemp())
     tiles = []
@@ -48,6 +55,37 @@ def main() -> None:
                   ("automatic", last(tmp / f"{stem}.auto.mkv")), ("--reference", last(tmp / f"{stem}.ref.mkv")),
                   ("true colour", frames[-1])]
     print(save_png(args.out, compose_sheet(tiles, tile_height=200, columns=5)))
+
+
+def film_sheet(args) -> None:
+    from eval_references import shot_frames
+
+    clips = held_out_clips(DATA, "wide")
+    names = args.clips if args.clips != ["davis/camel", "davis/drift-chicane"] else ["davis/camel", "video_sam2__05_default_juggle", "davis/drift-chicane"]
+    shots = [shot_frames(clip_frames(clips[n]), args.frame) for n in names]
+    tmp = Path(tempfile.mkdtemp())
+    refs = []
+    for i, shot in enumerate(shots):
+        refs += ["--reference", str(tmp / f"ref{i}.png")]
+        Image.fromarray(shot[0]).save(refs[-1])
+    film = [rgb for shot in shots for rgb in shot[1:]]
+    grey, colour = tmp / "film.grey.mkv", tmp / "film.colour.mkv"
+    write_pair(film, grey, colour)
+    run = [sys.executable, "-m", "vidcolor", "run", str(grey), "-q", "--overwrite", "--codec", "ffv1"]
+    subprocess.run([*run, "-o", str(tmp / "auto.mkv")], check=True)
+    subprocess.run([*run, "-o", str(tmp / "refs.mkv"), *refs], check=True)
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+    grey_f, auto, with_refs = frames(grey), frames(tmp / "auto.mkv"), frames(tmp / "refs.mkv")
+    tiles = []
+    for i, (name, shot) in enumerate(zip(names, shots)):
+        last = (i + 1) * args.frame - 1  # the shot's frame --frame in the film
+        tiles += [(f"shot {i + 1} ({name}): its reference", shot[0]), (f"frame {args.frame}, grey", grey_f[last]),
+                  ("automatic", auto[last]), (f"{len(names)} references", with_refs[last]), ("true colour", shot[-1])]
+    print(save_png(args.out or ROOT / "docs" / "img" / "references_film.png", compose_sheet(tiles, tile_height=180, columns=5)))
 
 
 if __name__ == "__main__":

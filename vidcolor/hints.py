@@ -140,10 +140,12 @@ class HintSource:
         hints = source(luma)        # (N, 1, h, w) float32 luma [0, 1] -> (N, 3, h, w) float32
     """
 
-    def __init__(self, planes: torch.Tensor, references: tuple = ()) -> None:
+    def __init__(self, planes: torch.Tensor, references: tuple = (), carry: bool = True) -> None:
         self.planes = planes.float().numpy()
         self.references = tuple(references)
         self.flow = None  # made on first use
+        self.carry = carry  # frames in order: each also matches the last matched frame's colours (vidcolor.reference.frame_colours)
+        self.carried = None
 
     @property
     def capacity(self) -> int:
@@ -161,12 +163,17 @@ class HintSource:
         if not self.references:
             return hints
         from vidcolor.flow import load_flow
-        from vidcolor.reference import reference_hints
+        from vidcolor.reference import colour_hints, frame_colours
 
         if self.flow is None:
             self.flow = load_flow("medium")  # the reference can be many frames away: the finer DIS preset
-        matched = np.stack([reference_hints(self.references, frame[0], self.flow).numpy() for frame in luma])
-        return np.where(hints[:, 2:] > 0, hints, matched).astype(np.float32)
+        matched = []
+        for frame in luma[:, 0]:
+            colours = frame_colours(self.references, frame, self.flow, self.carried)
+            if self.carry and colours is not None:
+                self.carried = colours  # kept through frames that match nothing: the scene may come back
+            matched.append(colour_hints(colours, frame.shape).numpy())
+        return np.where(hints[:, 2:] > 0, hints, np.stack(matched)).astype(np.float32)
 
 
 class HintedBackend:

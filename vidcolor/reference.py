@@ -28,20 +28,20 @@ import torch.nn.functional as F
 from vidcolor.flow import FlowEstimator
 from vidcolor.hints import HintError
 from vidcolor.options import TemporalOptions
-from vidcolor.temporal import MIN_TRUSTED_FRACTION, luma_agreement, occlusion_mask, warp
+from vidcolor.temporal import MIN_TRUSTED_FRACTION, luma_agreement, occlusion_mask, scene_change, warp
 
 GRID_PX = 16  # model pixels between candidate points (picked on the wide calibration clips: 32 and 8 gave less)
 MIN_TRUST = 0.9  # a point is a hint where the match's trust (0..1) is above this
 MATCH = TemporalOptions()  # the temporal step's round-trip (consistency_px) and luma (luma_tolerance) checks
 ASPECT_TOLERANCE = 0.02  # the reference's width / height may differ from the picture's by this share
 CANDIDATES = 2  # references matched by flow per frame, of several: those whose thumbnails are most alike
-THUMB_PX = 16  # model pixels per thumbnail cell (the look-alike ranking of several references)
 
 
 @dataclass(frozen=True)
 class Reference:
     luma: np.ndarray  # (h, w) float32 [0, 1], the reference's luma at model size
     ab: np.ndarray  # (2, h, w) float32, its Lab a/b at model size
+    trust: np.ndarray | None = None  # (h, w) [0, 1]: how far each pixel's a/b holds (a carried frame's); None: all of it
 
 
 def read_reference(path: Path) -> np.ndarray:
@@ -96,24 +96,13 @@ def max_reference_points(size: tuple[int, int], spacing: int = GRID_PX) -> int:
     return len(range(spacing // 2, size[0], spacing)) * len(range(spacing // 2, size[1], spacing))
 
 
-def thumbnail(luma: np.ndarray, cell: int = THUMB_PX) -> np.ndarray:
-    """(h, w) luma -> its area-mean thumbnail of ``cell`` px cells, flattened, zero mean and unit norm:
-    a dot product of two is their correlation, 1 for the same picture, whatever its exposure."""
-    import cv2
-
-    h, w = luma.shape
-    small = cv2.resize(luma, (max(1, w // cell), max(1, h // cell)), interpolation=cv2.INTER_AREA).ravel()
-    small = small - small.mean()
-    return small / max(float(np.linalg.norm(small)), 1e-6)
-
-
 def candidates(references: tuple[Reference, ...], luma: np.ndarray, count: int = CANDIDATES) -> list[int]:
-    """Indices of the ``count`` references whose thumbnails correlate best with the frame's, best first."""
+    """Indices of the ``count`` references that look most like the frame (the temporal step's
+    thumbnail correlation, blind to exposure: vidcolor.temporal.scene_change), best first."""
     if len(references) <= 1:
         return list(range(len(references)))
-    frame = thumbnail(luma)
-    scores = [float(thumbnail(ref.luma) @ frame) for ref in references]
-    return sorted(range(len(references)), key=lambda i: -scores[i])[:count]
+    change = [scene_change(ref.luma, luma) for ref in references]
+    return sorted(range(len(references)), key=lambda i: change[i])[:count]
 
 
 def match(reference: Reference, luma: np.ndarray, flow: FlowEstimator) -> tuple[np.ndarray, np.ndarray]:
@@ -123,9 +112,10 @@ def match(reference: Reference, luma: np.ndarray, flow: FlowEstimator) -> tuple[
         raise ValueError(f"frame {luma.shape} and reference {reference.luma.shape} differ in size")
     bwd = flow.estimate(reference.luma, luma)  # on the frame's grid, pointing into the reference
     fwd = flow.estimate(luma, reference.luma)
-    warped = warp(np.concatenate([reference.ab, reference.luma[None]]), bwd)
-    trust = (1.0 - occlusion_mask(fwd, bwd, MATCH.consistency_px)) * luma_agreement(luma, warped[-1], MATCH.luma_tolerance)
-    return warped[:2], trust
+    own = [] if reference.trust is None else [reference.trust[None]]
+    warped = warp(np.concatenate([reference.ab, reference.luma[None], *own]), bwd)
+    trust = (1.0 - occlusion_mask(fwd, bwd, MATCH.consistency_px)) * luma_agreement(luma, warped[2], MATCH.luma_tolerance)
+    return warped[:2], trust * warped[3] if own else trust
 
 
 def best_match(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEstimator,
@@ -142,21 +132,45 @@ def best_match(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEs
     return best
 
 
-def reference_hints(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEstimator) -> torch.Tensor:
-    """One frame's hints from the best-matching reference: luma (h, w) float32 [0, 1] at model size ->
-    (3, h, w) float32 hint planes (a/b / AB_RANGE and mask; all zeros where nothing matches). Of
-    several references, the ``candidates`` are matched and the one trusted over most of the frame wins."""
+def frame_colours(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEstimator,
+                  carried: Reference | None = None) -> Reference | None:
+    """The colours a frame's luma (h, w) gets from the references: the best match's a/b warped onto
+    the frame and its trust (a Reference of the frame: what ``carried`` takes next); None where
+    nothing matches. ``carried``: the previous frame's, matched too; per pixel the better trusted of
+    the two wins (the reference on a tie), so a pan or a move carries the reference's colours on
+    after the frame has left the reference's view."""
+    best = best_match(references, luma, flow)
+    ab, trust = (None, None) if best is None else best[1:]
+    if carried is not None:
+        ab_c, trust_c = match(carried, luma, flow)
+        if float(trust_c.mean()) >= MIN_TRUSTED_FRACTION:
+            if ab is None:
+                ab, trust = ab_c, trust_c
+            else:
+                ab, trust = np.where(trust >= trust_c, ab, ab_c), np.maximum(trust, trust_c)
+    return None if ab is None else Reference(luma, ab.astype(np.float32), trust.astype(np.float32))
+
+
+def colour_hints(colours: Reference | None, size: tuple[int, int]) -> torch.Tensor:
+    """A frame's matched colours (frame_colours) -> (3, h, w) float32 hint planes at ``size``: a point on
+    the ``GRID_PX`` grid wherever the match's trust is above ``MIN_TRUST``; all zeros for None."""
     from vidcolor.train.hints import hint_points
 
-    best = best_match(references, luma, flow)
-    if best is None:
-        return torch.zeros(3, *luma.shape)
-    _, warped, trust = best
+    if colours is None:
+        return torch.zeros(3, *size)
     # each point: one pixel holding its 3x3 neighbourhood's mean colour. As good as a 3x3 square of it
     # on the wide calibration clips (+4.24 / +4.23 dB) at a third of the hint branch's time: its cost
     # grows with the hinted pixels (session 21)
-    ab = F.avg_pool2d(torch.from_numpy(np.ascontiguousarray(warped[None])), 3, stride=1, padding=1, count_include_pad=False)[0]
-    return hint_points(ab, grid_points(trust), patch=1)
+    ab = F.avg_pool2d(torch.from_numpy(np.ascontiguousarray(colours.ab[None])), 3, stride=1, padding=1, count_include_pad=False)[0]
+    return hint_points(ab, grid_points(colours.trust), patch=1)
+
+
+def reference_hints(references: tuple[Reference, ...], luma: np.ndarray, flow: FlowEstimator) -> torch.Tensor:
+    """One frame's hints from the best-matching reference: luma (h, w) float32 [0, 1] at model size ->
+    (3, h, w) float32 hint planes (a/b / AB_RANGE and mask; all zeros where nothing matches). Of
+    several references, the ``candidates`` are matched and the one trusted over most of the frame wins.
+    A film's frames also carry the previous frame's: vidcolor.hints.HintSource."""
+    return colour_hints(frame_colours(references, luma, flow), luma.shape)
 
 
 def check_references(paths: tuple[Path, ...], style, weights: Path | None, width: int, height: int,
