@@ -307,3 +307,48 @@ def test_a_segmented_film_resumes_with_its_reference_and_not_with_another(tmp_pa
     assert again.kept_segments == again.segments  # the same reference: every segment kept
     other = run_video(options("b.png"))
     assert other.kept_segments == 0 and len(work_folders(out)) == 1
+
+
+def test_a_resumed_segment_with_a_reference_comes_out_as_it_did(tmp_path):
+    """The colours carried from frame to frame start afresh with each segment, so a segment done again
+    (its file lost) is the same file, whatever ran before it in the process."""
+    import av
+
+    from vidcolor.models.checkpoint import save_generator
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+    from vidcolor.options import EncodeOptions, SegmentOptions, TemporalOptions
+    from vidcolor.pipeline import run_video
+    from vidcolor.workdir import work_folders
+
+    config = GeneratorConfig(styles=("natural",), decoder=(16, 16, 8, 8, 8), pretrained=False, ab_head="bins", hints=True, hint_branch=True)
+    weights = save_generator(tmp_path / "w" / "hinted.safetensors", build_generator(config, seed=0))
+    src, out = tmp_path / "film.mkv", tmp_path / "out.mkv"
+    with av.open(str(src), "w") as c:  # a slow pan over the reference's scene, grey, its exposure drifting up
+        s = c.add_stream("ffv1", rate=25)  # (after a few frames only the carried colours match: reset or not shows)
+        s.width, s.height, s.pix_fmt = 160, 96, "gray"
+        for t in range(40):
+            grey = np.asarray(Image.fromarray(scene(shift=t // 2)).convert("L")).astype(np.float32) + 2.0 * t
+            grey = np.clip(grey, 0, 255).astype(np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(grey, format="gray")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    Image.fromarray(scene()).save(tmp_path / "ref.png")
+    options = RunOptions(input=src, output=out, weights=weights, backend="torch", device="cpu", model_height=96, quiet=True,
+                         encode=EncodeOptions(codec="ffv1"), temporal=TemporalOptions(),
+                         segments=SegmentOptions(target_frames=6, warmup_frames=1), keep_work=True, overwrite=True,
+                         references=(tmp_path / "ref.png",))
+    first = run_video(options)
+    assert first.segments >= 4
+    [folder] = work_folders(out)
+    files = sorted(folder.glob("segment-*"))
+
+    def pictures(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+    before = pictures(files[3])  # frames 18-23: the reference alone no longer matches there
+    files[3].unlink()
+    again = run_video(options)
+    assert again.kept_segments == again.segments - 1
+    np.testing.assert_array_equal(pictures(files[3]), before)

@@ -200,6 +200,11 @@ class HintedBackend:
         hints = [self._pool.submit(self.source, chunk) for chunk in chunks]  # one worker: in order, one flow object
         return np.concatenate([self.backend.infer(chunk, made.result()) for chunk, made in zip(chunks, hints)])
 
+    def reset(self) -> None:
+        """Forget the colours carried from frame to frame: the next frame starts a new pass (a film, or
+        a segment of one, so that a segment comes out the same whatever ran before it)."""
+        self.source.carried = None
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)

@@ -113,6 +113,8 @@ def colorize(
     """
     size = model_size(info.height, info.width, options.model_height)
     merge = merge_natural if style.mode == "colorize" else merge_stylized
+    if hasattr(backend, "reset"):  # a hinted backend with a reference: its carried colours start afresh (vidcolor.hints)
+        backend.reset()
     with ExitStack() as stack:
         reader = stack.enter_context(LumaReader(info, window=window))
         writer = stack.enter_context(VideoWriter(target or options.output, info, fmt, options.encode, copy_streams=window is None))
