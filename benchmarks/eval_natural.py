@@ -40,6 +40,10 @@ output's luma shown as grey (the same libx264 rounding of the luma); the lossles
 kept in the JSON as psnr_grey_lossless. ``--reference-first``: the archivist's case of a colour still: the
 clip's first frame in true colour goes to `vidcolor run --reference` (vidcolor.reference); that frame
 is then not scored, and without the flag the same frames are scored, so the two runs compare.
+``--hint-first K``: K seeded random points of frame 0 with their true colour, the user who knows a few
+colours of a shot: ``--hint-as points`` gives them as `--hint` to every frame after it (fixed points);
+``--hint-as reference`` colours frame 0 with them (`vidcolor run still.png --hint ...`) and gives that
+picture as `--reference` (the colours then follow the shot's motion).
 """
 from __future__ import annotations
 
@@ -280,7 +284,22 @@ def against(rows: dict[str, dict], base: dict[str, dict], key: str = "psnr_gain"
     return (*paired_difference([base[c][key] for c in shared], [rows[c][key] for c in shared]), len(shared))
 
 
+def first_frame_hints(rgb: np.ndarray, count: int, seed: int) -> tuple:
+    """``count`` seeded random points of a frame (H, W, 3) uint8 with their true colour (the 3x3 mean) as
+    `--hint` values, away from the edges, the picture size made even as write_pair makes it."""
+    from vidcolor.hints import Hint
+
+    rng = np.random.default_rng(seed)
+    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+    points = []
+    for _ in range(count):
+        y, x = int(rng.integers(4, h - 4)), int(rng.integers(4, w - 4))
+        points.append(Hint(x, y, tuple(int(c) for c in rgb[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).mean(axis=0).round())))
+    return tuple(points)
+
+
 def videos_main(args) -> dict:
+    from vidcolor.image import run_image
     from vidcolor.metrics import evaluate_videos
     from vidcolor.options import RunOptions, TemporalOptions
     from vidcolor.pipeline import run_video
@@ -299,12 +318,21 @@ def videos_main(args) -> dict:
                 first = Path(tmp) / f"{name.replace('/', '_')}.reference.png"
                 even = np.ascontiguousarray(frames[0][: frames[0].shape[0] // 2 * 2, : frames[0].shape[1] // 2 * 2])
                 cv2.imwrite(str(first), cv2.cvtColor(even, cv2.COLOR_RGB2BGR))
-            if args.reference_first or args.skip_first:
+            points = ()
+            if args.hint_first:  # the user's case of a few known colours, picked on frame 0
+                points = first_frame_hints(frames[0], args.hint_first, seed=len(rows))
+                if args.hint_as == "reference":  # frame 0 coloured with them, then carried as its reference
+                    first = Path(tmp) / f"{name.replace('/', '_')}.hinted.png"
+                    still = Path(tmp) / f"{name.replace('/', '_')}.grey.png"
+                    cv2.imwrite(str(still), cv2.cvtColor(np.ascontiguousarray(frames[0]), cv2.COLOR_RGB2GRAY))
+                    run_image(RunOptions(input=still, output=first, weights=w, quiet=True, engine_dir=Path(tmp), hints=points))
+                    points = ()
+            if args.reference_first or args.skip_first or args.hint_first:
                 frames = frames[1:]
             write_pair(frames, grey, colour)
             temporal = TemporalOptions() if args.temporal_strength is None else TemporalOptions(strength=args.temporal_strength)
             run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True,
-                                 engine_dir=Path(tmp), temporal=temporal, references=(first,) if first else ()))
+                                 engine_dir=Path(tmp), temporal=temporal, references=(first,) if first else (), hints=points))
             ours = evaluate_videos(out, source=grey, reference=colour)
             bar = grey_of_output_psnr(out, colour)
             r = {"frames": ours["frames"], "psnr_gain": ours["psnr"] - bar, "psnr": ours["psnr"], "psnr_grey": bar,
@@ -400,6 +428,8 @@ def main() -> None:
     ap.add_argument("--against", type=Path, default=None)  # videos: another run's --json; prints the paired difference
     ap.add_argument("--reference-first", action="store_true")  # videos: frame 0 in colour as `vidcolor run --reference`
     ap.add_argument("--skip-first", action="store_true")  # videos: score the frames after the first (the automatic twin of the above)
+    ap.add_argument("--hint-first", type=int, default=0)  # videos: K true-colour points picked on frame 0 (frames after it scored)
+    ap.add_argument("--hint-as", choices=("points", "reference"), default="points")  # ... as --hint on every frame, or frame 0 coloured with them as --reference
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = {"photos": photos_main, "recolour": recolour_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)
