@@ -252,6 +252,5 @@ def test_the_palette_recipes_fit_on_their_hint_stage_and_never_see_the_calibrati
         # name-hash split: [0, 5 %) is reported, [5 %, 10 %) calibrates; the palette trains on the rest only
         assert palette["data"]["val_fraction"] == 0.10 and sorted(palette["data"]["photos"]) == sorted(hints["data"]["photos"])
         assert 0 < palette["train"]["video_vividness"] < palette["train"]["vividness"] <= 1
-    names = ("natural_palette.toml", "natural6_palette.toml", "natural7_palette.toml", "natural8_palette.toml")
     shipped = [n.name for n in root.glob("natural*.toml") if tomllib.loads(n.read_text())["output"] == "../vidcolor/weights/natural.safetensors"]
     assert shipped == ["natural11_hints.toml"]  # natural v8 (its palette was trained with its trunk in natural11_metric.toml)

@@ -135,7 +135,9 @@ class HintGraph(nn.Module):
 class HintSource:
     """The hints each frame gets: ``planes`` (3, h, w) from ``hint_planes`` with every frame, over the
     hints the best-matching of ``references`` (vidcolor.reference.Reference; none: no such hints)
-    gives that frame where it matches; a --hint point wins where both fall.
+    gives that frame where it matches; a --hint point wins where both fall. With ``carry``, frames are
+    taken as a film in order: each is also matched to the colours the last matched frame got
+    (vidcolor.reference.frame_colours), so they follow a pan or a drift; ``carried = None`` starts afresh.
 
         hints = source(luma)        # (N, 1, h, w) float32 luma [0, 1] -> (N, 3, h, w) float32
     """
@@ -144,8 +146,8 @@ class HintSource:
         self.planes = planes.float().numpy()
         self.references = tuple(references)
         self.flow = None  # made on first use
-        self.carry = carry  # frames in order: each also matches the last matched frame's colours (vidcolor.reference.frame_colours)
-        self.carried = None
+        self.carry = carry
+        self.carried = None  # a Reference of the last matched frame (with its trust)
 
     @property
     def capacity(self) -> int:
@@ -179,7 +181,7 @@ class HintSource:
 class HintedBackend:
     """A Backend whose graph (HintGraph) takes hints, each frame's from ``source``: ``infer(luma)`` as
     any Backend, so the pipeline does not know hints exist. With a reference, the next chunk's hints
-    (two optical flows a frame) are made on a worker thread while the model runs this chunk (the
+    (two to six optical flows a frame) are made on a worker thread while the model runs this chunk (the
     backend's ``model_batch`` frames; OpenCV and the backends release the GIL)."""
 
     def __init__(self, backend, source: HintSource) -> None:
