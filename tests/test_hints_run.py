@@ -144,7 +144,7 @@ def test_a_hint_graph_builds_a_tensorrt_engine_with_a_hints_input(hint_weights, 
     graph = HintGraph(gen, 0, source.capacity)
     with TensorRTBackend.from_module(graph, "natural+hints64", 2, 64, 96, tmp_path, "fp32", GpuInfo("Fake GPU", "9.0"), "cpu") as engine:
         np.testing.assert_allclose(engine.infer(luma, hints), want, atol=1e-3)
-        with pytest.raises(ValueError, match="this engine takes hints"):
+        with pytest.raises(ValueError, match="this model takes hints"):
             engine.infer(luma)
 
 

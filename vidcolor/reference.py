@@ -99,7 +99,7 @@ def max_reference_points(size: tuple[int, int], spacing: int = GRID_PX) -> int:
 def candidates(references: tuple[Reference, ...], luma: np.ndarray, count: int = CANDIDATES) -> list[int]:
     """Indices of the ``count`` references that look most like the frame (the temporal step's
     thumbnail correlation, blind to exposure: vidcolor.temporal.scene_change), best first."""
-    if len(references) <= 1:
+    if len(references) <= count:  # all of them are matched: no need to rank
         return list(range(len(references)))
     change = [scene_change(ref.luma, luma) for ref in references]
     return sorted(range(len(references)), key=lambda i: change[i])[:count]

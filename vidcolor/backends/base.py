@@ -41,6 +41,7 @@ class StaticShapeBackend:
     """
 
     name = "static"
+    takes_hints = False  # a hint graph's backend sets it: its model takes (luma, hints)
 
     def __init__(self, batch: int, height: int, width: int, model_batch: int | None = None) -> None:
         check_shape(batch, height, width)
@@ -49,6 +50,8 @@ class StaticShapeBackend:
 
     def infer(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
         n = check_luma(luma, self.batch, self.height, self.width)
+        if (hints is not None) != self.takes_hints:
+            raise ValueError("this model takes hints" if self.takes_hints else "this model has no hint input")
         step = self.model_batch
         size = -(-n // step) * step
         padded = pad_batch(np.ascontiguousarray(luma, dtype=np.float32), size)

@@ -178,6 +178,7 @@ class TensorRTBackend(StaticShapeBackend):
             raise BackendError(f"cannot load TensorRT engine {engine_path}", "delete it and run vidcolor build-engine")
         self._context = self._engine.create_execution_context()
         self._inputs, self._output = self._bind_buffers(trt)
+        self.takes_hints = HINTS_NAME in self._inputs  # a hint graph (vidcolor.hints.HintGraph)
         shape = tuple(self._inputs[INPUT_NAME].shape) if INPUT_NAME in self._inputs else ()
         if shape != (batch, 1, height, width):
             raise BackendError(f"engine {Path(engine_path).name} has input {shape}, "
@@ -212,8 +213,6 @@ class TensorRTBackend(StaticShapeBackend):
         return inputs, output
 
     def _run(self, luma: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
-        if (hints is not None) != (HINTS_NAME in self._inputs):
-            raise ValueError("this engine takes hints" if hints is None else "this engine has no hint input")
         stream = torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
         with stream:
             self._inputs[INPUT_NAME].copy_(torch.from_numpy(luma))

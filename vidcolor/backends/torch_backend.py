@@ -38,6 +38,7 @@ class TorchBackend(StaticShapeBackend):
         else:
             torch.set_num_threads(threads or default_threads())
         self.dtype = torch.float16 if cuda else torch.float32
+        self.takes_hints = hasattr(module, "hint_capacity")  # a hint graph (vidcolor.hints.HintGraph) takes (luma, hints)
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         net = copy.deepcopy(module).eval().to(self.device, self.dtype, memory_format=self.memory_format)
         self._net = torch.compile(net) if compile else net  # graphs, if any, are captured below
