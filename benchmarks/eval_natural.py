@@ -43,11 +43,14 @@ is then not scored, and without the flag the same frames are scored, so the two 
 ``--hint-first K``: K seeded random points of frame 0 with their true colour, the user who knows a few
 colours of a shot: ``--hint-as points`` gives them as `--hint` to every frame after it (fixed points);
 ``--hint-as reference`` colours frame 0 with them (`vidcolor run still.png --hint ...`) and gives that
-picture as `--reference` (the colours then follow the shot's motion).
+picture as `--reference` (the colours then follow the shot's motion); ``--hint-as tied`` does the same in
+one run, ``--hint X,Y,COLOR@0`` on the whole clip, frame 0 then read but not scored.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import tempfile
 import time
@@ -256,14 +259,15 @@ def write_pair(frames: list[np.ndarray], grey_path: Path, colour_path: Path, rat
                 out.mux(p)
 
 
-def grey_of_output_psnr(output: Path, reference: Path) -> float:
+def grey_of_output_psnr(output: Path, reference: Path, skip: int = 0) -> float:
     """Mean PSNR against the reference of our output's own luma shown as grey: the grey bar at the
-    same encoding (libx264 crf 18 rounds the luma too; a lossless grey bar would count that against us)."""
+    same encoding (libx264 crf 18 rounds the luma too; a lossless grey bar would count that against us).
+    The first ``skip`` frames are not scored."""
     from vidcolor.metrics import rgb_luma
 
     scores = []
     with av.open(str(output)) as a, av.open(str(reference)) as b:
-        for fa, fb in zip(a.decode(video=0), b.decode(video=0)):
+        for fa, fb in itertools.islice(zip(a.decode(video=0), b.decode(video=0)), skip, None):
             y = np.clip(rgb_luma(fa.to_ndarray(format="rgb24")) + 0.5, 0, 255).astype(np.uint8)
             scores.append(psnr(np.repeat(y[..., None], 3, axis=2) / 255.0, fb.to_ndarray(format="rgb24") / 255.0))
     return float(np.mean(scores))
@@ -321,22 +325,25 @@ def videos_main(args) -> dict:
             points = ()
             if args.hint_first:  # the user's case of a few known colours, picked on frame 0
                 points = first_frame_hints(frames[0], args.hint_first, seed=len(rows))
-                if args.hint_as == "reference":  # frame 0 coloured with them, then carried as its reference
+                if args.hint_as == "tied":  # the same in one run: the points tied to frame 0 (--hint X,Y,COLOR@0)
+                    points = tuple(dataclasses.replace(h, at=0.0) for h in points)
+                elif args.hint_as == "reference":  # frame 0 coloured with them, then carried as its reference
                     first = Path(tmp) / f"{name.replace('/', '_')}.hinted.png"
                     still = Path(tmp) / f"{name.replace('/', '_')}.grey.png"
                     cv2.imwrite(str(still), cv2.cvtColor(np.ascontiguousarray(frames[0]), cv2.COLOR_RGB2GRAY))
                     run_image(RunOptions(input=still, output=first, weights=w, quiet=True, engine_dir=Path(tmp), hints=points))
                     points = ()
-            if args.reference_first or args.skip_first or args.hint_first:
+            skip = int(args.hint_as == "tied" and bool(args.hint_first))  # the film keeps frame 0; it is not scored
+            if (args.reference_first or args.skip_first or args.hint_first) and not skip:
                 frames = frames[1:]
             write_pair(frames, grey, colour)
             temporal = TemporalOptions() if args.temporal_strength is None else TemporalOptions(strength=args.temporal_strength)
             run_video(RunOptions(input=grey, output=out, weights=w, vividness=(args.vividness or [None])[0], quiet=True,
                                  engine_dir=Path(tmp), temporal=temporal, references=(first,) if first else (), hints=points))
-            ours = evaluate_videos(out, source=grey, reference=colour)
-            bar = grey_of_output_psnr(out, colour)
+            ours = evaluate_videos(out, source=grey, reference=colour, skip=skip)
+            bar = grey_of_output_psnr(out, colour, skip)
             r = {"frames": ours["frames"], "psnr_gain": ours["psnr"] - bar, "psnr": ours["psnr"], "psnr_grey": bar,
-                 "psnr_grey_lossless": evaluate_videos(grey, source=grey, reference=colour)["psnr"],
+                 "psnr_grey_lossless": evaluate_videos(grey, source=grey, reference=colour, skip=skip)["psnr"],
                  "colorfulness": ours["colorfulness"], "colorfulness_true": ours["reference_colorfulness"],
                  "color_warping_error": ours["color_warping_error"]}
             rows[name] = r
@@ -429,7 +436,7 @@ def main() -> None:
     ap.add_argument("--reference-first", action="store_true")  # videos: frame 0 in colour as `vidcolor run --reference`
     ap.add_argument("--skip-first", action="store_true")  # videos: score the frames after the first (the automatic twin of the above)
     ap.add_argument("--hint-first", type=int, default=0)  # videos: K true-colour points picked on frame 0 (frames after it scored)
-    ap.add_argument("--hint-as", choices=("points", "reference"), default="points")  # ... as --hint on every frame, or frame 0 coloured with them as --reference
+    ap.add_argument("--hint-as", choices=("points", "reference", "tied"), default="points")  # ... as --hint on every frame, or frame 0 coloured with them as --reference
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = {"photos": photos_main, "recolour": recolour_main, "videos": videos_main, "sheets": sheets_main}[args.what](args)

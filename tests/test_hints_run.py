@@ -58,6 +58,10 @@ def hint_weights(tmp_path_factory) -> Path:
     (" 5 , 7 , navy ", Hint(5, 7, (0, 0, 128))),
     ("3,4,rgb(10,20,30)", Hint(3, 4, (10, 20, 30))),
     ("3,4,#808080", Hint(3, 4, (128, 128, 128))),  # grey is a colour too: "this is grey"
+    ("120,80,#c0392b@12.5", Hint(120, 80, (0xC0, 0x39, 0x2B), 12.5)),  # on the frame at 12.5 s of a film
+    ("3,4,rgb(10,20,30) @ 1:02.5", Hint(3, 4, (10, 20, 30), 62.5)),
+    ("3,4,red@1:00:02", Hint(3, 4, (255, 0, 0), 3602.0)),
+    ("3,4,red@0", Hint(3, 4, (255, 0, 0), 0.0)),
 ])
 def test_parse_hint_reads_pixels_and_colours_and_prints_back(text, hint):
     assert parse_hint(text) == hint
@@ -74,6 +78,15 @@ def test_parse_hint_reads_pixels_and_colours_and_prints_back(text, hint):
     ("12,eighty,red", "y must be a whole number"),
     ("12,80,reddish", "unknown colour 'reddish'"),
     ("12,80,#12345", "unknown colour '#12345'"),
+    ("12,80,red@", "'' is not a moment of the film"),
+    ("12,80,red@soon", "'soon' is not a moment of the film"),
+    ("12,80,red@-2", "'-2' is not a moment of the film"),
+    ("12,80,red@1:75", "'1:75' is not a moment of the film"),
+    ("12,80,red@1:60:00", "is not a moment of the film"),
+    ("12,80,red@1:2:3:4", "is not a moment of the film"),
+    ("12,80,red@inf", "is not a moment of the film"),
+    ("12,80,red@nan", "is not a moment of the film"),
+    ("12,80@3", "is not X,Y,COLOR"),
 ])
 def test_parse_hint_names_the_mistake(text, message):
     with pytest.raises(HintError, match=message.replace("(", r"\(").replace(".", r"\.")):
@@ -312,9 +325,9 @@ def test_a_worker_process_loads_its_backend_again_for_other_hints(tmp_path, hint
     loaded = []
     original = pipeline._load_backend  # segment_job imports it from vidcolor.pipeline when it runs
 
-    def spy(options, style, size, picture):
+    def spy(options, style, size, picture, **kwargs):
         loaded.append(options.hints)
-        return original(options, style, size, picture)
+        return original(options, style, size, picture, **kwargs)
 
     monkeypatch.setattr(pipeline, "_load_backend", spy)
     monkeypatch.setattr(segments, "_WORKER_BACKEND", {})
@@ -359,6 +372,56 @@ def test_cli_refuses_hints_for_weights_without_a_hint_branch(tmp_path):
     weights = save_generator(tmp_path / "w" / "plain.safetensors", build_generator(GeneratorConfig.tiny(("natural",)), seed=0))
     text = refused(tmp_path, ["--hint", "10,10,red", "--weights", str(weights)])
     assert "plain.safetensors has no hint branch, so it cannot take --hint colours" in text and "leave --weights out" in text
+
+
+def test_cli_refuses_a_moment_on_a_photo_or_past_the_end_of_a_film(tmp_path):
+    assert "--hint 10,10,#ff0000@2: a photo has no moment to tie the point to" in refused(tmp_path, ["--hint", "10,10,red@2"])
+    src = make_clip(tmp_path / "film.mp4", frames=3)  # 0.12 s at 25 frames/s
+    text = refused(tmp_path, ["--hint", "10,10,red@0.5"], source=src)
+    assert "the film is 0.12 s long, so it has no frame at 0.5 s" in text
+
+
+def test_points_tied_to_a_moment_are_in_the_work_folder_key(tmp_path):
+    src = make_clip(tmp_path / "film.mp4", frames=3)
+    from vidcolor.video.reader import probe
+
+    def key(*texts: str) -> dict:
+        return identity(RunOptions(input=src, output=tmp_path / "o.mp4", hints=tuple(parse_hint(t) for t in texts)), probe(src))
+
+    assert key("3,3,red") != key("3,3,red@0") != key("3,3,red@0.04")
+    assert key("3,3,red@0.04")["settings"]["hints"] == ["3,3,#ff0000@0.04"]
+
+
+def test_a_keyframe_alone_makes_room_for_a_references_points_and_for_its_own():
+    from vidcolor.hints import HintSource
+    from vidcolor.reference import max_reference_points
+
+    luma = np.zeros((64, 96), np.float32)
+    empty = torch.zeros(3, 64, 96)
+    referenced = HintSource(empty, references=(object(),)).capacity
+    assert HintSource(empty).capacity == 64 and referenced >= max_reference_points((64, 96))
+    assert HintSource(empty, keyframes=((luma, np.zeros((3, 64, 96), np.float32)),)).capacity == referenced
+    crowded = np.zeros((3, 64, 96), np.float32)
+    crowded[2, :, :10] = 1  # 640 hinted pixels on the keyframe, more than a reference's grid
+    assert HintSource(empty, keyframes=((luma, crowded),)).capacity == 640
+
+
+def test_a_keyframe_is_coloured_with_its_points_and_becomes_a_reference(hint_weights):
+    """The HintedBackend colours each keyframe once, with its own points, through its graph, and adds
+    it to the references; the points are not given to the other frames."""
+    from vidcolor.reference import Reference
+
+    rng = np.random.default_rng(0)
+    luma = rng.random((32, 64)).astype(np.float32)
+    planes = hint_planes((Hint(10, 10, (255, 0, 0)),), (32, 64), (32, 64)).numpy()
+    with load_backend("torch", "natural", 32, 64, 2, "cpu", hint_weights, keyframes=((luma, planes),)) as backend:
+        (reference,) = backend.source.references
+        assert isinstance(reference, Reference) and backend.source.keyframes == ()
+        expected = backend.backend.infer(luma[None, None], planes[None])[0]
+        np.testing.assert_allclose(reference.ab, expected)
+        assert not np.allclose(expected, backend.backend.infer(luma[None, None], np.zeros_like(planes)[None])[0], atol=1e-3)
+        assert (backend.source(luma[None, None])[0, 2] > 0).sum() > 1  # other frames get the keyframe's matched colours ...
+        np.testing.assert_array_equal(backend.source.planes, 0)  # ... not its points
 
 
 def test_cli_refuses_a_point_outside_a_film_before_writing_anything(tmp_path):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from vidcolor.cli import app
 from vidcolor.flow import load_flow
-from vidcolor.hints import HintError
+from vidcolor.hints import HintError, parse_hint
 from vidcolor.metrics import psnr
 from vidcolor.models.generator import AB_RANGE
 from vidcolor.options import RunOptions
@@ -247,34 +247,61 @@ def test_a_photo_with_its_colour_as_reference_comes_out_much_closer_to_it(tmp_pa
     assert scores["reference"] > scores["auto"] + 3.0, scores
 
 
-def test_a_panning_film_takes_the_reference_colours_in_every_frame(tmp_path, shared_data):
-    """A grey film that pans across a Kodak photo; the reference is its first frame in colour.
-    Every frame, the later ones too, is closer to the truth than the automatic colour."""
+def pan_film(path: Path, photo: np.ndarray, frames: int = 8) -> list[np.ndarray]:
+    """A grey FFV1 film at 25 frames/s panning 4 px a frame across ``photo``; returns its frames in
+    colour, (224, 256, 3) uint8 each."""
     import av
 
-    photo = kodak_photo(shared_data)
-    frames = [photo[16:16 + 224, 4 * t: 4 * t + 256] for t in range(8)]
-    src = tmp_path / "pan.mkv"
-    with av.open(str(src), "w") as c:
+    truth = [photo[16:16 + 224, 4 * t: 4 * t + 256] for t in range(frames)]
+    with av.open(str(path), "w") as c:
         s = c.add_stream("ffv1", rate=25)
         s.width, s.height, s.pix_fmt = 256, 224, "gray"
-        for rgb in frames:
+        for rgb in truth:
             luma = np.clip(0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2] + 0.5, 0, 255).astype(np.uint8)
             for p in s.encode(av.VideoFrame.from_ndarray(luma, format="gray")):
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
+    return truth
+
+
+def run_film(src: Path, out: Path, *args: str) -> list[np.ndarray]:
+    """`vidcolor run` on ``src`` (lossless); its frames (H, W, 3) float [0, 1]."""
+    import av
+
+    result = runner.invoke(app, ["run", str(src), "-o", str(out), "-q", "--codec", "ffv1", *args])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as c:
+        return [f.to_ndarray(format="rgb24") / 255.0 for f in c.decode(video=0)]
+
+
+def test_a_panning_film_takes_the_reference_colours_in_every_frame(tmp_path, shared_data):
+    """A grey film that pans across a Kodak photo; the reference is its first frame in colour.
+    Every frame, the later ones too, is closer to the truth than the automatic colour."""
+    frames = pan_film(tmp_path / "pan.mkv", kodak_photo(shared_data))
     Image.fromarray(frames[0]).save(tmp_path / "ref.png")
-    gains, outs = [], {}
-    for name, extra in {"auto": [], "reference": ["--reference", str(tmp_path / "ref.png")]}.items():
-        out = tmp_path / f"{name}.mkv"
-        result = runner.invoke(app, ["run", str(src), "-o", str(out), "-q", "--codec", "ffv1", *extra])
-        assert result.exit_code == 0, result.output
-        with av.open(str(out)) as c:
-            outs[name] = [f.to_ndarray(format="rgb24") / 255.0 for f in c.decode(video=0)]
-    for t, truth in enumerate(frames):
-        gains.append(psnr(outs["reference"][t], truth / 255.0) - psnr(outs["auto"][t], truth / 255.0))
+    auto = run_film(tmp_path / "pan.mkv", tmp_path / "auto.mkv")
+    ours = run_film(tmp_path / "pan.mkv", tmp_path / "ref.mkv", "--reference", str(tmp_path / "ref.png"))
+    gains = [psnr(ours[t], truth / 255.0) - psnr(auto[t], truth / 255.0) for t, truth in enumerate(frames)]
     assert len(gains) == 8 and min(gains) > 1.0, gains
+
+
+def test_points_tied_to_one_frame_of_a_pan_colour_every_frame(tmp_path, shared_data):
+    """Twelve true colours picked on frame 4 (0.16 s) of the pan, given as ``--hint X,Y,COLOR@0.16``:
+    that frame is coloured with them and followed through the shot, so every frame, before it too,
+    is closer to the truth than automatic; the same points on every frame (a fixed camera's) are
+    not, since the picture moves under them."""
+    frames = pan_film(tmp_path / "pan.mkv", kodak_photo(shared_data))
+    rng = np.random.default_rng(0)
+    points = [(int(x), int(y)) for x, y in zip(rng.integers(8, 248, 12), rng.integers(8, 216, 12))]
+    hints = [f"{x},{y},#" + "".join(f"{c:02x}" for c in frames[4][y, x]) for x, y in points]
+    auto = run_film(tmp_path / "pan.mkv", tmp_path / "auto.mkv")
+    tied = run_film(tmp_path / "pan.mkv", tmp_path / "tied.mkv", *sum((["--hint", f"{h}@0.16"] for h in hints), []))
+    fixed = run_film(tmp_path / "pan.mkv", tmp_path / "fixed.mkv", *sum((["--hint", h] for h in hints), []))
+    gain = {name: [psnr(out[t], truth / 255.0) - psnr(auto[t], truth / 255.0) for t, truth in enumerate(frames)]
+            for name, out in (("tied", tied), ("fixed", fixed))}
+    assert min(gain["tied"]) > 2.0, gain  # +2.9 to +3.1 here
+    assert np.mean(gain["tied"]) > np.mean(gain["fixed"]) + 1.0, gain  # fixed: -0.2 on frame 0 .. +2.6, mean +1.3
 
 
 # ------------------------------------------------------------------ long films: segments and resume
@@ -309,9 +336,11 @@ def test_a_segmented_film_resumes_with_its_reference_and_not_with_another(tmp_pa
     assert other.kept_segments == 0 and len(work_folders(out)) == 1
 
 
-def test_a_resumed_segment_with_a_reference_comes_out_as_it_did(tmp_path):
+@pytest.mark.parametrize("given", ["reference", "points on frame 0"])
+def test_a_resumed_segment_with_a_reference_comes_out_as_it_did(tmp_path, given):
     """The colours carried from frame to frame start afresh with each segment, so a segment done again
-    (its file lost) is the same file, whatever ran before it in the process."""
+    (its file lost) is the same file, whatever ran before it in the process; so does a reference made
+    from frame 0 and --hint points tied to it (``@0``)."""
     import av
 
     from vidcolor.models.checkpoint import save_generator
@@ -337,7 +366,8 @@ def test_a_resumed_segment_with_a_reference_comes_out_as_it_did(tmp_path):
     options = RunOptions(input=src, output=out, weights=weights, backend="torch", device="cpu", model_height=96, quiet=True,
                          encode=EncodeOptions(codec="ffv1"), temporal=TemporalOptions(),
                          segments=SegmentOptions(target_frames=6, warmup_frames=1), keep_work=True, overwrite=True,
-                         references=(tmp_path / "ref.png",))
+                         references=(tmp_path / "ref.png",) if given == "reference" else (),
+                         hints=() if given == "reference" else (parse_hint("40,40,#c03020@0"), parse_hint("120,50,#2040c0@0")))
     first = run_video(options)
     assert first.segments >= 4
     [folder] = work_folders(out)

@@ -110,9 +110,10 @@ def run(
     vividness: Annotated[Optional[float], typer.Option(help="natural: 0 = the safest, muted colours .. 1 = bold guesses; default: calibrated, one for pictures and one for video.")] = None,
     no_black_borders: Annotated[bool, typer.Option("--no-black-borders", help="Let the style paint letterbox/pillarbox bars too.")] = False,
     hint: Annotated[Optional[list[str]], typer.Option(
-        "--hint", metavar="X,Y,COLOR", show_default=False,
+        "--hint", metavar="X,Y,COLOR[@TIME]", show_default=False,
         help="natural: the colour at pixel X,Y (from the top-left) is COLOR (#rrggbb, #rgb or a CSS name); repeatable. "
-             "A film gets the same points in every frame: for a fixed camera, a title card or one shot.")] = None,
+             "A film gets the same points in every frame (a fixed camera, a title card), or, with @TIME (seconds or M:SS), "
+             "on the frame at that time only: that frame is coloured with them and its colours follow the shot as a --reference.")] = None,
     reference: Annotated[Optional[list[Path]], typer.Option(
         "--reference", metavar="PICTURE", show_default=False,
         help="natural: a colour picture with the same framing (one frame coloured by hand, a colour still of the scene); "

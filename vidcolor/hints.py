@@ -39,17 +39,23 @@ class Hint:
     x: int  # px from the picture's left edge, 0-based (rotation and EXIF orientation applied, as a viewer shows it)
     y: int  # px from the picture's top edge, 0-based
     rgb: tuple[int, int, int]  # the known colour, sRGB 0..255; only its hue and saturation count (the brightness stays the picture's)
+    at: float | None = None  # a film's moment (s) whose frame the point is on; None: every frame (a fixed camera, a title card)
 
     def __str__(self) -> str:
-        """The canonical text, ``X,Y,#rrggbb``: what parse_hint reads back, and what keys a run's work folder."""
-        return f"{self.x},{self.y},#" + "".join(f"{c:02x}" for c in self.rgb)
+        """The canonical text, ``X,Y,#rrggbb`` (``@SECONDS`` when tied to a moment): what parse_hint
+        reads back, and what keys a run's work folder."""
+        text = f"{self.x},{self.y},#" + "".join(f"{c:02x}" for c in self.rgb)
+        return text if self.at is None else f"{text}@{self.at:.10g}"
 
 
 def parse_hint(text: str) -> Hint:
-    """``"X,Y,COLOR"`` -> Hint. COLOR is ``#rrggbb``, ``#rgb``, a CSS colour name (``crimson``) or
-    anything else PIL.ImageColor reads (``rgb(200,30,40)``). HintError naming the mistake."""
+    """``"X,Y,COLOR"`` or ``"X,Y,COLOR@TIME"`` -> Hint. COLOR is ``#rrggbb``, ``#rgb``, a CSS colour
+    name (``crimson``) or anything else PIL.ImageColor reads (``rgb(200,30,40)``); TIME (a film's
+    frame the point is on) is seconds or [H:]M:SS, as a player shows it. HintError naming the mistake."""
     from PIL import ImageColor
 
+    text, _, moment = text.partition("@")
+    at = parse_moment(moment.strip(), text) if _ else None
     parts = [p.strip() for p in text.split(",", 2)]
     example = "e.g. --hint 120,80,#c0392b (x and y in px from the top-left corner, then a colour)"
     if len(parts) != 3 or not all(parts):
@@ -63,13 +69,32 @@ def parse_hint(text: str) -> Hint:
     except ValueError:
         raise HintError(f"--hint {text!r}: unknown colour {colour!r}",
                         "give #rrggbb, #rgb or a CSS colour name such as red, navy or darkolivegreen") from None
-    return Hint(int(x), int(y), tuple(rgb))
+    return Hint(int(x), int(y), tuple(rgb), at)
+
+
+def parse_moment(text: str, hint: str) -> float:
+    """A moment of a film, ``"12.5"`` (seconds), ``"1:02.5"`` or ``"1:00:02"`` -> seconds (float, >= 0).
+    HintError naming the mistake (``hint``: the --hint's text before the @, for the message)."""
+    fields = text.split(":")
+    try:
+        if not text or len(fields) > 3 or any(not f or f[0] in "+-" for f in fields):
+            raise ValueError
+        seconds = float(fields[-1])
+        minutes = [int(f) for f in fields[:-1]]  # H, M or M
+        if not 0 <= seconds < float("inf") or (minutes and seconds >= 60) or (len(minutes) == 2 and minutes[1] >= 60):
+            raise ValueError
+    except ValueError:
+        raise HintError(f"--hint {hint}@{text}: {text!r} is not a moment of the film",
+                        "give the time of the frame the point is on, in seconds (12.5) or as M:SS (1:02.5)") from None
+    return sum(v * 60 ** (len(minutes) - i) for i, v in enumerate(minutes)) + seconds
 
 
 def check_hints(hints: tuple[Hint, ...], style: StyleSpec, weights: Path | None,
-                width: int, height: int, styles_dir: Path | None = None) -> None:
+                width: int, height: int, styles_dir: Path | None = None, duration: float | None = None) -> None:
     """VidcolorError unless ``hints`` can colour a ``width`` x ``height`` px picture with ``style``,
-    and these weights (None: the shipped ones). Reads a weights header at most."""
+    and these weights (None: the shipped ones). ``duration``: a film's length in seconds (inf:
+    unknown), which a point's moment must fall in; None: a photo, whose points have no moment.
+    Reads a weights header at most."""
     if not hints:
         return
     check_hint_support(style, weights, styles_dir)
@@ -77,6 +102,12 @@ def check_hints(hints: tuple[Hint, ...], style: StyleSpec, weights: Path | None,
         if not (0 <= hint.x < width and 0 <= hint.y < height):
             raise HintError(f"--hint {hint}: the point is outside the picture, which is {width}x{height} px",
                             f"x goes from 0 to {width - 1} and y from 0 to {height - 1}, from the top-left corner")
+        if hint.at is not None and duration is None:
+            raise HintError(f"--hint {hint}: a photo has no moment to tie the point to",
+                            f"leave @{hint.at:g} out: the point is on the photo")
+        if hint.at is not None and hint.at >= duration:
+            raise HintError(f"--hint {hint}: the film is {duration:.2f} s long, so it has no frame at {hint.at:g} s",
+                            "give the time of the frame the point is on, as a player shows it")
 
 
 def check_hint_support(style: StyleSpec, weights: Path | None, styles_dir: Path | None = None,
@@ -138,13 +169,16 @@ class HintSource:
     gives that frame where it matches; a --hint point wins where both fall. With ``carry``, frames are
     taken as a film in order: each is also matched to the colours the last matched frame got
     (vidcolor.reference.frame_colours), so they follow a pan or a drift; ``carried = None`` starts afresh.
+    ``keyframes``: (luma (h, w), planes (3, h, w)) of the frames that --hint points are tied to
+    (``Hint.at``); the HintedBackend colours each with its points and adds it to the references.
 
         hints = source(luma)        # (N, 1, h, w) float32 luma [0, 1] -> (N, 3, h, w) float32
     """
 
-    def __init__(self, planes: torch.Tensor, references: tuple = (), carry: bool = True) -> None:
+    def __init__(self, planes: torch.Tensor, references: tuple = (), carry: bool = True, keyframes: tuple = ()) -> None:
         self.planes = planes.float().numpy()
         self.references = tuple(references)
+        self.keyframes = tuple((np.asarray(luma, np.float32), np.asarray(hints, np.float32)) for luma, hints in keyframes)
         self.flow = None  # made on first use
         self.carry = carry
         self.carried = None  # a Reference of the last matched frame (with its trust)
@@ -152,12 +186,14 @@ class HintSource:
     @property
     def capacity(self) -> int:
         """The most hinted model pixels a frame can get, rounded up to ``CAPACITY_STEP``: the fixed
-        pixels of the planes plus every grid point of one reference (a frame takes one)."""
+        pixels of the planes plus every grid point of one reference (a frame takes one), or a
+        keyframe's own points if they are more."""
         from vidcolor.reference import max_reference_points
 
         count = int((self.planes[2] > 0).sum())
-        if self.references:
+        if self.references or self.keyframes:
             count += max_reference_points(self.planes.shape[1:])
+        count = max([count, *(int((hints[2] > 0).sum()) for _, hints in self.keyframes)])
         return max(1, -(-count // CAPACITY_STEP)) * CAPACITY_STEP
 
     def __call__(self, luma: np.ndarray) -> np.ndarray:
@@ -188,6 +224,8 @@ class HintedBackend:
         self.backend, self.source = backend, source
         self.name, self.batch = backend.name, backend.batch
         self._pool = None  # made on first use
+        source.references += tuple(coloured_reference(backend, luma, hints) for luma, hints in source.keyframes)
+        source.keyframes = ()
 
     def infer(self, luma: np.ndarray) -> np.ndarray:
         """(N, 1, h, w) float32 luma [0, 1] -> (N, 2, h, w) float32 Lab a/b."""
@@ -217,3 +255,13 @@ class HintedBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def coloured_reference(backend, luma: np.ndarray, hints: np.ndarray):
+    """One frame coloured with its --hint points by ``backend`` (a hint graph's: ``infer(luma, hints)``),
+    as a colour reference for the rest of the film: luma (h, w) float32 [0, 1] and hints (3, h, w)
+    -> vidcolor.reference.Reference at model size (h, w)."""
+    from vidcolor.reference import Reference
+
+    ab = backend.infer(luma[None, None], hints[None])[0]
+    return Reference(luma, np.asarray(ab, np.float32))

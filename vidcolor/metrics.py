@@ -247,9 +247,10 @@ def decode_frames(info: VideoInfo) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             yield np.ascontiguousarray(rgb, np.float32) / 255.0, luma
 
 
-def evaluate_videos(output: Path, source: Path | None = None, reference: Path | None = None) -> dict[str, float]:
+def evaluate_videos(output: Path, source: Path | None = None, reference: Path | None = None, skip: int = 0) -> dict[str, float]:
     """Score a colourized video: {'frames', 'warping_error', 'color_warping_error', 'colorfulness'} always, plus
     {'psnr', 'ssim', 'ciede2000', 'reference_colorfulness'} with a reference (ground-truth colour).
+    The first ``skip`` frames are read but not scored (nor counted in 'frames').
 
     ``source`` (the grey input) gives the flow for the warping error; without it, the output's
     own luma does. Frames are streamed, never all held in memory. Raises InputError when a file
@@ -272,6 +273,8 @@ def evaluate_videos(output: Path, source: Path | None = None, reference: Path | 
                 break
             for name in counts:
                 counts[name] += 1
+            if counts["output"] <= skip:
+                continue
             rgb, luma = got["output"]
             warp_metric.update(rgb, got["source"][1] if "source" in got else luma)
             reference_rgb = got["reference"][0] if "reference" in got else None
@@ -283,7 +286,7 @@ def evaluate_videos(output: Path, source: Path | None = None, reference: Path | 
     finally:
         for frames in streams.values():
             frames.close()
-    frames = counts["output"]
+    frames = max(0, counts["output"] - skip)
     return {"frames": float(frames), "warping_error": warp_metric.value(), "color_warping_error": warp_metric.color_value()} | {
         key: total / frames for key, total in totals.items()
     }

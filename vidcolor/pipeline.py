@@ -83,7 +83,7 @@ def run_single(options: RunOptions, style: StyleSpec, info: VideoInfo, fmt: Plan
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
-            backend = stack.enter_context(_load_backend(options, style, size, (info.height, info.width)))
+            backend = stack.enter_context(_load_backend(options, style, size, (info.height, info.width), info=info))
         if stabilizer is None:
             stabilizer = make_stabilizer(options)
         start = time.perf_counter()
@@ -161,12 +161,19 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
         raise VidcolorError(f"--batch must be at least 1, got {options.batch}")
     source, target = Path(options.input), Path(options.output)
     info = probe(source)  # input problems first: they are the likelier mistake
-    check_hints(options.hints, style, options.weights, info.width, info.height, options.styles_dir)
+    check_hints(options.hints, style, options.weights, info.width, info.height, options.styles_dir, film_duration(info))
     check_references(options.references, style, options.weights, info.width, info.height, options.styles_dir)
     if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(source, target)):
         raise OutputError(f"the output would overwrite the input: {target}", "choose another --output")
     check_output_path(target, options.overwrite)
     return style, info, plan_output(info, options.encode, target)
+
+
+def film_duration(info: VideoInfo) -> float:
+    """Seconds from the film's time 0 to its end, as far as the header tells (inf: it does not)."""
+    if info.end_time:
+        return info.end_time
+    return info.frame_count / float(info.average_rate) if info.average_rate and info.frame_count else float("inf")
 
 
 def check_output_path(target: Path, overwrite: bool) -> None:
@@ -270,23 +277,42 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 @contextmanager
-def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], picture: tuple[int, int], video: bool = True) -> Iterator:
+def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], picture: tuple[int, int], video: bool = True,
+                  info: VideoInfo | None = None) -> Iterator:
     """The backend the options ask for at model ``size`` (h, w), with the options' hints placed on
     a ``picture`` of (H, W) px and their reference picture at ``size``; closed on leaving. ``video``: decode at the weights' video default
-    vividness (when the options give none and the weights have one)."""
+    vividness (when the options give none and the weights have one). ``info``: the film, whose frames
+    that hints are tied to (``Hint.at``) are read from it."""
     from vidcolor.backends import load_backend
     from vidcolor.reference import read_reference, reference_planes
 
+    every = tuple(h for h in options.hints if h.at is None)
     backend = load_backend(
         options.backend, style.name, size[0], size[1], options.batch, options.device, options.weights, options.engine_dir,
         vividness=options.vividness, strength=options.strength, styles_dir=options.styles_dir,
-        hints=hint_planes(options.hints, picture, size) if options.hints else None, video=video,
+        hints=hint_planes(every, picture, size) if every else None, video=video,
         references=tuple(reference_planes(read_reference(path), size) for path in options.references),
+        keyframes=hint_keyframes(options.hints, info, size) if info is not None else (),
     )
     try:
         yield backend
     finally:
         backend.close()
+
+
+def hint_keyframes(hints: tuple, info: VideoInfo, size: tuple[int, int]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The frames of the film ``info`` that --hint points are tied to (``Hint.at``), one per moment:
+    (its luma at model ``size`` (h, w) float32 [0, 1], the hint planes (3, h, w) of its points and of
+    the points given to every frame)."""
+    from vidcolor.gallery import frame_at
+
+    every = tuple(h for h in hints if h.at is None)
+    frames = []
+    for at in sorted({h.at for h in hints if h.at is not None}):
+        luma = to_model_input(frame_at(info, at), size, info.bit_depth, info.full_range)
+        points = every + tuple(h for h in hints if h.at == at)
+        frames.append((luma, hint_planes(points, (info.height, info.width), size).numpy()))
+    return tuple(frames)
 
 
 @contextmanager

@@ -201,7 +201,7 @@ def segment_job(options: RunOptions, info: VideoInfo, fmt: PlaneFormat, segment:
            options.references)
     if key not in _WORKER_BACKEND:
         _WORKER_BACKEND.clear()
-        loaded = _load_backend(options, style, size, (info.height, info.width))  # kept with the backend: dropping it would close the backend
+        loaded = _load_backend(options, style, size, (info.height, info.width), info=info)  # kept with the backend: dropping it would close the backend
         _WORKER_BACKEND[key] = (loaded, loaded.__enter__())
     options = dataclasses.replace(options, encode=dataclasses.replace(options.encode, threads=options.encode.threads or threads))
     return encode_segment(options, style, info, fmt, segment, target, _WORKER_BACKEND[key][1], make_stabilizer(options))
@@ -294,7 +294,7 @@ def _run_here(options, style, info, fmt, todo, work, suffix, backend, stabilizer
     with ExitStack() as stack:
         stack.enter_context(torch_threads(default_threads()))
         if backend is None:
-            backend = stack.enter_context(_load_backend(options, style, _model_size(options, info), (info.height, info.width)))
+            backend = stack.enter_context(_load_backend(options, style, _model_size(options, info), (info.height, info.width), info=info))
         for segment in todo:
             target = work.segment_path(segment.index, suffix)
             result = encode_segment(options, style, info, fmt, segment, target, backend, stabilizer or make_stabilizer(options), advance)

@@ -77,7 +77,7 @@ def load_backend(
     weights: Path | None = None, engine_dir: Path | None = None, *,
     compile: bool = False, cuda_graph: bool = True, vividness: float | None = None,
     strength: float = 1.0, styles_dir: Path | None = None, hints: torch.Tensor | None = None, video: bool = False,
-    references: tuple = (),
+    references: tuple = (), keyframes: tuple = (),
 ) -> Backend:
     """Load the generator (shipped weights, or `weights`) for `style` into backend `name`.
 
@@ -92,7 +92,8 @@ def load_backend(
     width): colour-hint planes (vidcolor.hints.hint_planes) given with every frame; natural
     weights with a hint branch. `references` (vidcolor.reference.Reference at height x width): colour
     pictures, one of which gives its colours as each frame's hints where the frame matches it (with
-    `hints` over them; the same rules). With either, the backend runs a hint graph (vidcolor.hints.HintGraph,
+    `hints` over them; the same rules). `keyframes` ((h, w) luma, (3, h, w) hints): frames with
+    --hint points of their own, coloured with them once and then used as references. With any, the backend runs a hint graph (vidcolor.hints.HintGraph,
     exported with a fixed hint capacity and its own cache name) behind a HintedBackend that gives
     each frame its hints."""
     from vidcolor.blend import blend_name, check_strength, parse_blend, resolve_style
@@ -100,7 +101,7 @@ def load_backend(
     blend = parse_blend(style, styles_dir)
     check_strength(strength, resolve_style(style, weights, styles_dir))
     check_shape(batch, height, width)
-    if references and hints is None:
+    if (references or keyframes) and hints is None:
         hints = torch.zeros(3, height, width)
     backend, device = resolve_backend(name, device, available_backends(), torch.cuda.is_available())
     from vidcolor.models.checkpoint import load_styles
@@ -116,7 +117,7 @@ def load_backend(
     if hints is not None:
         from vidcolor.hints import HintGraph, HintSource
 
-        source = HintSource(hints, references)
+        source = HintSource(hints, references, keyframes=keyframes)
         capacity = None if backend == "torch" else source.capacity  # torch gathers what each frame has
         module = HintGraph(generator, generator.style_index(blend_name(blend)), capacity)  # natural alone: strength < 1 was refused
     inner = _open(backend, device, module, blend_name(blend), strength, batch, height, width, engine_dir,
