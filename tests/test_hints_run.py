@@ -392,6 +392,29 @@ def test_points_tied_to_a_moment_are_in_the_work_folder_key(tmp_path):
     assert key("3,3,red@0.04")["settings"]["hints"] == ["3,3,#ff0000@0.04"]
 
 
+def test_a_moment_counts_from_the_films_first_frame_as_a_players_clock_does(tmp_path):
+    """A film whose first frame is at 1.0 s (as MPEG-TS and edited files often are): @0 is that frame,
+    @0.2 the sixth; a moment past its last frame is refused by name even where the header's length is
+    wrong (Matroska's counts from 0 here)."""
+    from vidcolor.pipeline import hint_keyframes
+    from vidcolor.video.reader import probe
+
+    def flat(index: int, width: int, height: int, bit_depth: int = 8) -> np.ndarray:
+        return np.full((height, width), 20 + 20 * index, np.uint8)  # frame i: luma 20 + 20 i
+
+    src = make_clip(tmp_path / "late.mkv", frames=10, codec="ffv1", pix_fmt="gray", pts=list(range(25, 35)), picture=flat)
+    info = probe(src)
+    assert info.start_time == pytest.approx(1.0)
+    hints = (parse_hint("3,3,red@0"), parse_hint("3,3,blue@0.2"), parse_hint("5,5,lime"))
+    (first, red), (sixth, blue) = hint_keyframes(hints, info, (32, 64))
+    assert first.mean() * 255 == pytest.approx(20, abs=0.5) and sixth.mean() * 255 == pytest.approx(120, abs=0.5)
+    every = hint_planes((hints[2],), (48, 64), (32, 64)).numpy()
+    np.testing.assert_array_equal(red, hint_planes((hints[2], hints[0]), (48, 64), (32, 64)).numpy())  # its points and the every-frame ones
+    assert (red[2] > every[2]).any() and (blue[0] != red[0]).any()
+    with pytest.raises(HintError, match="late.mkv ends before 0.5 s"):
+        hint_keyframes((parse_hint("3,3,red@0.5"),), info, (32, 64))
+
+
 def test_a_keyframe_alone_makes_room_for_a_references_points_and_for_its_own():
     from vidcolor.hints import HintSource
     from vidcolor.reference import max_reference_points

@@ -55,7 +55,7 @@ def frame_at(info: VideoInfo, seconds: float | None = None) -> np.ndarray:
     """
     if seconds is None:
         seconds = (info.end_time or 0.0) / 2
-    if seconds < 0:
+    if seconds < min(0.0, info.start_time):  # a film may start before 0 (an edit list)
         raise InputError(f"--at must be 0 or more seconds, got {seconds}")
     with av.open(str(info.path)) as container:
         stream = container.streams[info.stream_index]
@@ -66,8 +66,10 @@ def frame_at(info: VideoInfo, seconds: float | None = None) -> np.ndarray:
             last = frame
             if frame.pts is not None and float(frame.pts * info.time_base) >= seconds - 1e-6:  # 0.2 s is not exact in binary
                 return luma_plane(frame, info.rotation)
-    if last is not None and seconds <= (info.end_time or 0.0):  # within the last frame's duration
-        return luma_plane(last, info.rotation)
+    if last is not None:  # within the last frame's duration (the header's end time, where the frame rate is not known)
+        end = float(last.pts * info.time_base) + 1 / float(info.average_rate) if last.pts is not None and info.average_rate else info.end_time
+        if seconds < (end or 0.0) + 1e-6:
+            return luma_plane(last, info.rotation)
     raise InputError(f"{info.path.name} ends before {seconds:g} s", f"choose --at below {info.end_time or 0:g}")
 
 

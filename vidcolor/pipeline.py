@@ -23,7 +23,7 @@ import numpy as np
 from vidcolor.backends.base import default_threads
 from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
-from vidcolor.errors import OutputError, VidcolorError
+from vidcolor.errors import InputError, OutputError, VidcolorError
 from vidcolor.hints import check_hints, hint_planes
 from vidcolor.reference import check_references
 from vidcolor.options import RunOptions
@@ -170,9 +170,9 @@ def validate(options: RunOptions) -> tuple[StyleSpec, VideoInfo, PlaneFormat]:
 
 
 def film_duration(info: VideoInfo) -> float:
-    """Seconds from the film's time 0 to its end, as far as the header tells (inf: it does not)."""
+    """Seconds from the film's first frame to its end, as far as the header tells (inf: it does not)."""
     if info.end_time:
-        return info.end_time
+        return info.end_time - info.start_time
     return info.frame_count / float(info.average_rate) if info.average_rate and info.frame_count else float("inf")
 
 
@@ -301,15 +301,23 @@ def _load_backend(options: RunOptions, style: StyleSpec, size: tuple[int, int], 
 
 
 def hint_keyframes(hints: tuple, info: VideoInfo, size: tuple[int, int]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """The frames of the film ``info`` that --hint points are tied to (``Hint.at``), one per moment:
-    (its luma at model ``size`` (h, w) float32 [0, 1], the hint planes (3, h, w) of its points and of
-    the points given to every frame)."""
+    """The frames of the film ``info`` that --hint points are tied to (``Hint.at``, seconds from the first
+    frame, as a player counts), one per moment: (its luma at model ``size`` (h, w) float32 [0, 1], the
+    hint planes (3, h, w) of its points and of the points given to every frame)."""
     from vidcolor.gallery import frame_at
+
+    from vidcolor.hints import HintError
 
     every = tuple(h for h in hints if h.at is None)
     frames = []
     for at in sorted({h.at for h in hints if h.at is not None}):
-        luma = to_model_input(frame_at(info, at), size, info.bit_depth, info.full_range)
+        try:
+            y = frame_at(info, info.start_time + at)
+        except InputError:  # past the end, where the header's length was wrong
+            tied = next(h for h in hints if h.at == at)
+            raise HintError(f"--hint {tied}: {info.path.name} ends before {at:g} s",
+                            "give the time of the frame the point is on, as a player shows it") from None
+        luma = to_model_input(y, size, info.bit_depth, info.full_range)
         points = every + tuple(h for h in hints if h.at == at)
         frames.append((luma, hint_planes(points, (info.height, info.width), size).numpy()))
     return tuple(frames)

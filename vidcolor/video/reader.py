@@ -52,6 +52,7 @@ class VideoInfo:
     bit_depth: int  # bits per luma sample: 8, 10, 12...
     matrix: str  # "bt709" | "bt601": Y'CbCr matrix to write the colour with
     full_range: bool  # True when code values span 0..2**bits-1 (JPEG range), else 16..235 (x2**(bits-8))
+    start_time: float = 0.0  # seconds: the first frame's time (pts); a player's clock reads 0 there
 
     @property
     def width(self) -> int:
@@ -118,6 +119,7 @@ def probe(path: Path) -> VideoInfo:
             bit_depth=fmt.components[0].bits if native else (8 if fmt.components[0].bits <= 8 else 10),
             matrix="bt601" if first.colorspace in _BT601_SPACES else "bt709",
             full_range=native and _full_range(fmt.name, first.color_range),
+            start_time=float(first.pts * (stream.time_base or Fraction(1, 90000))) if first.pts is not None else 0.0,
         )
 
 
