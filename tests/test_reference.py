@@ -18,7 +18,7 @@ from vidcolor.hints import HintError, parse_hint
 from vidcolor.metrics import psnr
 from vidcolor.models.generator import AB_RANGE
 from vidcolor.options import RunOptions
-from vidcolor.reference import (Reference, candidates, check_reference_shape, grid_points, read_reference,
+from vidcolor.reference import (Reference, candidates, check_reference_shape, grid_points, lay_over, read_reference,
                                 reference_hints, reference_planes)
 from vidcolor.workdir import identity
 
@@ -146,6 +146,36 @@ def test_a_film_carries_the_colours_on_through_an_exposure_drift():
     mask = last[True][2] > 0
     mean3 = torch.nn.functional.avg_pool2d(torch.from_numpy(ref.ab)[None], 3, 1, 1, count_include_pad=False)[0].numpy()
     assert np.abs(last[True][:2][:, mask] * AB_RANGE - mean3[:, mask]).mean() < 1.0
+
+
+def test_the_matched_colours_are_laid_over_the_output_by_their_trust():
+    ab = np.full((2, 2, 3, 4), 5.0, np.float32)  # two frames' model a/b
+    trust = np.array([[1.0, 0.5, 0.0, 0.25]] * 3, np.float32)
+    colours = Reference(np.zeros((3, 4), np.float32), np.full((2, 3, 4), -15.0, np.float32), trust)
+    out = lay_over(ab, [colours, None])
+    np.testing.assert_allclose(out[0, :, 0], [[-15.0, -5.0, 5.0, 0.0]] * 2)  # 5 + trust x (-15 - 5)
+    np.testing.assert_array_equal(out[1], ab[1])  # nothing matched: the model's own
+    assert lay_over(ab, [None, None]) is ab and (ab == 5.0).all()  # the input is not changed
+
+
+def test_a_frame_that_matches_its_reference_comes_out_in_the_references_colours(tmp_path):
+    """The hinted backend lays the matched colours over the model's: a frame the reference matches
+    everywhere (the reference's own picture, 2 px on) gets its colours, whatever the model guessed."""
+    from vidcolor.backends import load_backend
+    from vidcolor.models.checkpoint import save_generator
+    from vidcolor.models.generator import GeneratorConfig, build_generator
+
+    config = GeneratorConfig(styles=("natural",), decoder=(16, 16, 8, 8, 8), pretrained=False, ab_head="bins", hints=True, hint_branch=True)
+    weights = save_generator(tmp_path / "hinted.safetensors", build_generator(config, seed=0))
+    ref, _ = planes_of(scene())
+    _, moved = planes_of(scene(shift=2))
+    with load_backend("torch", "natural", 96, 160, 1, "cpu", weights, references=(ref,)) as backend:
+        out = backend.infer(moved[None, None])[0]
+        plain = backend.backend.infer(moved[None, None], backend.source(moved[None, None]))[0]
+    inner = (slice(8, -8), slice(12, -8))  # away from the edge the move uncovered
+    expected = np.roll(ref.ab, 2, axis=2)[:, inner[0], inner[1]]
+    assert np.abs(out[:, inner[0], inner[1]] - expected).mean() < 1.0
+    assert np.abs(plain[:, inner[0], inner[1]] - expected).mean() > 5.0  # the tiny model alone is far from them
 
 
 def test_frame_and_reference_must_have_one_size():

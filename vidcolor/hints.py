@@ -197,26 +197,33 @@ class HintSource:
         return max(1, -(-count // CAPACITY_STEP)) * CAPACITY_STEP
 
     def __call__(self, luma: np.ndarray) -> np.ndarray:
+        return self.match(luma)[0]
+
+    def match(self, luma: np.ndarray) -> tuple[np.ndarray, list]:
+        """(N, 1, h, w) luma -> (the hints (N, 3, h, w), each frame's matched colours: a Reference of the
+        frame with its trust, or None)."""
         hints = np.repeat(self.planes[None], luma.shape[0], axis=0)
         if not self.references:
-            return hints
+            return hints, [None] * luma.shape[0]
         from vidcolor.flow import load_flow
         from vidcolor.reference import colour_hints, frame_colours
 
         if self.flow is None:
             self.flow = load_flow("medium")  # the reference can be many frames away: the finer DIS preset
-        matched = []
+        matched, found = [], []
         for frame in luma[:, 0]:
             colours = frame_colours(self.references, frame, self.flow, self.carried)
             if self.carry and colours is not None:
                 self.carried = colours  # kept through frames that match nothing: the scene may come back
             matched.append(colour_hints(colours, frame.shape).numpy())
-        return np.where(hints[:, 2:] > 0, hints, np.stack(matched)).astype(np.float32)
+            found.append(colours)
+        return np.where(hints[:, 2:] > 0, hints, np.stack(matched)).astype(np.float32), found
 
 
 class HintedBackend:
     """A Backend whose graph (HintGraph) takes hints, each frame's from ``source``: ``infer(luma)`` as
-    any Backend, so the pipeline does not know hints exist. With a reference, the next chunk's hints
+    any Backend, so the pipeline does not know hints exist. A reference's colours go in twice: as grid
+    hints, which the hint branch spreads, and laid over the output where the frame matches them. With a reference, the next chunk's hints
     (two to six optical flows a frame) are made on a worker thread while the model runs this chunk (the
     backend's ``model_batch`` frames; OpenCV and the backends release the GIL)."""
 
@@ -228,17 +235,21 @@ class HintedBackend:
         source.keyframes = ()
 
     def infer(self, luma: np.ndarray) -> np.ndarray:
-        """(N, 1, h, w) float32 luma [0, 1] -> (N, 2, h, w) float32 Lab a/b."""
+        """(N, 1, h, w) float32 luma [0, 1] -> (N, 2, h, w) float32 Lab a/b: the model's, with a
+        reference's matched colours laid over it where the match holds (vidcolor.reference.lay_over)."""
+        from vidcolor.reference import lay_over
+
         step = getattr(self.backend, "model_batch", len(luma))
         if not self.source.references or len(luma) <= step:
-            return self.backend.infer(luma, self.source(luma))
+            hints, found = self.source.match(luma)
+            return lay_over(self.backend.infer(luma, hints), found)
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidcolor-hints")
         chunks = [luma[i:i + step] for i in range(0, len(luma), step)]
-        hints = [self._pool.submit(self.source, chunk) for chunk in chunks]  # one worker: in order, one flow object
-        return np.concatenate([self.backend.infer(chunk, made.result()) for chunk, made in zip(chunks, hints)])
+        made = [self._pool.submit(self.source.match, chunk) for chunk in chunks]  # one worker: in order, one flow object
+        return np.concatenate([lay_over(self.backend.infer(chunk, m.result()[0]), m.result()[1]) for chunk, m in zip(chunks, made)])
 
     def reset(self) -> None:
         """Forget the colours carried from frame to frame: the next frame starts a new pass (a film, or
@@ -265,3 +276,4 @@ def coloured_reference(backend, luma: np.ndarray, hints: np.ndarray):
 
     ab = backend.infer(luma[None, None], hints[None])[0]
     return Reference(luma, np.asarray(ab, np.float32))
+

@@ -10,7 +10,8 @@ shot for a film of several (``--reference`` repeated).
 Each frame is lined up with the reference by dense optical flow in both directions (the temporal
 step's flow, consistency check and luma agreement: vidcolor.temporal). On a grid of ``GRID_PX`` model
 pixels, every point where the match can be trusted becomes a one-pixel hint of the reference's colour
-there (its 3x3 mean; vidcolor.train.hints.hint_points); the hint branch spreads it. Where a
+there (its 3x3 mean; vidcolor.train.hints.hint_points); the hint branch spreads it, and the matched
+colours are then laid over its output by the match's trust (``lay_over``). Where a
 frame shows something else (another shot, a thing that moved in) the points fall away and the
 automatic colour stays. With several references, a frame is matched by flow to the ``CANDIDATES``
 whose thumbnails look most like it, and takes the one whose match holds over most of the frame.
@@ -149,6 +150,21 @@ def frame_colours(references: tuple[Reference, ...], luma: np.ndarray, flow: Flo
             else:
                 ab, trust = np.where(trust >= trust_c, ab, ab_c), np.maximum(trust, trust_c)
     return None if ab is None else Reference(luma, ab.astype(np.float32), trust.astype(np.float32))
+
+
+def lay_over(ab: np.ndarray, found: list[Reference | None]) -> np.ndarray:
+    """The model's a/b (N, 2, h, w) with each frame's matched colours (frame_colours: a Reference of the
+    frame with its trust, or None) laid over it: per pixel, a/b + trust x (matched - a/b). The hint
+    branch spreads the grid's colours but softens them (its confidence is under 1); where the match
+    holds, the reference's own colours are the best guess there is (+3.4 dB on the wide calibration
+    clips over the hints alone, docs/MODEL.md session 23)."""
+    if all(colours is None for colours in found):
+        return ab
+    out = np.array(ab, np.float32, copy=True)
+    for i, colours in enumerate(found):
+        if colours is not None:
+            out[i] += colours.trust * (colours.ab - out[i])
+    return out
 
 
 def colour_hints(colours: Reference | None, size: tuple[int, int]) -> torch.Tensor:
