@@ -440,6 +440,7 @@ def test_a_keyframe_is_coloured_with_its_points_and_becomes_a_reference(hint_wei
     with load_backend("torch", "natural", 32, 64, 2, "cpu", hint_weights, keyframes=((luma, planes),)) as backend:
         (reference,) = backend.source.references
         assert isinstance(reference, Reference) and backend.source.keyframes == ()
+        assert not reference.known  # the model's colours away from the points: hints, not laid over the output
         expected = backend.backend.infer(luma[None, None], planes[None])[0]
         np.testing.assert_allclose(reference.ab, expected)
         assert not np.allclose(expected, backend.backend.infer(luma[None, None], np.zeros_like(planes)[None])[0], atol=1e-3)

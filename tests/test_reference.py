@@ -156,6 +156,22 @@ def test_the_matched_colours_are_laid_over_the_output_by_their_trust():
     np.testing.assert_allclose(out[0, :, 0], [[-15.0, -5.0, 5.0, 0.0]] * 2)  # 5 + trust x (-15 - 5)
     np.testing.assert_array_equal(out[1], ab[1])  # nothing matched: the model's own
     assert lay_over(ab, [None, None]) is ab and (ab == 5.0).all()  # the input is not changed
+    guessed = Reference(colours.luma, colours.ab, trust, known=False)  # a frame coloured from a few points: hints only
+    np.testing.assert_array_equal(lay_over(ab, [guessed, None]), ab)
+
+
+def test_a_guessed_references_colours_stay_guessed_when_carried():
+    """A keyframe coloured from a few points (``known`` False) and the colours carried from it stay
+    hints only; a picture's stay laid over."""
+    from vidcolor.hints import HintSource
+
+    ref, luma = planes_of(scene())
+    frames = [planes_of(scene(shift=t))[1] for t in (1, 2)]
+    for known in (True, False):
+        source = HintSource(torch.zeros(3, *luma.shape), (Reference(ref.luma, ref.ab, known=known),))
+        found = [source.match(f[None, None])[1][0] for f in frames]
+        assert all(c is not None and c.known == known for c in found)
+        assert source.carried.known == known
 
 
 def test_a_frame_that_matches_its_reference_comes_out_in_the_references_colours(tmp_path):

@@ -43,6 +43,7 @@ class Reference:
     luma: np.ndarray  # (h, w) float32 [0, 1], the reference's luma at model size
     ab: np.ndarray  # (2, h, w) float32, its Lab a/b at model size
     trust: np.ndarray | None = None  # (h, w) [0, 1]: how far each pixel's a/b holds (a carried frame's); None: all of it
+    known: bool = True  # its colours are the user's (a picture): laid over the output; False: the model's guess away from a few points
 
 
 def read_reference(path: Path) -> np.ndarray:
@@ -142,14 +143,15 @@ def frame_colours(references: tuple[Reference, ...], luma: np.ndarray, flow: Flo
     after the frame has left the reference's view."""
     best = best_match(references, luma, flow)
     ab, trust = (None, None) if best is None else best[1:]
+    known = best is not None and references[best[0]].known
     if carried is not None:
         ab_c, trust_c = match(carried, luma, flow)
         if float(trust_c.mean()) >= MIN_TRUSTED_FRACTION:
             if ab is None:
-                ab, trust = ab_c, trust_c
+                ab, trust, known = ab_c, trust_c, carried.known
             else:
                 ab, trust = np.where(trust >= trust_c, ab, ab_c), np.maximum(trust, trust_c)
-    return None if ab is None else Reference(luma, ab.astype(np.float32), trust.astype(np.float32))
+    return None if ab is None else Reference(luma, ab.astype(np.float32), trust.astype(np.float32), known)
 
 
 def lay_over(ab: np.ndarray, found: list[Reference | None]) -> np.ndarray:
@@ -157,12 +159,13 @@ def lay_over(ab: np.ndarray, found: list[Reference | None]) -> np.ndarray:
     frame with its trust, or None) laid over it: per pixel, a/b + trust x (matched - a/b). The hint
     branch spreads the grid's colours but softens them (its confidence is under 1); where the match
     holds, the reference's own colours are the best guess there is (+3.4 dB on the wide calibration
-    clips over the hints alone, docs/MODEL.md session 23)."""
-    if all(colours is None for colours in found):
+    clips over the hints alone, docs/MODEL.md session 23). Not so for colours the model guessed (a frame
+    coloured from a few --hint points, ``known`` False): they stay hints only."""
+    if all(colours is None or not colours.known for colours in found):
         return ab
     out = np.array(ab, np.float32, copy=True)
     for i, colours in enumerate(found):
-        if colours is not None:
+        if colours is not None and colours.known:
             out[i] += colours.trust * (colours.ab - out[i])
     return out
 
