@@ -272,7 +272,7 @@ def coloured_reference(backend, luma: np.ndarray, hints: np.ndarray):
     """One frame coloured with its --hint points by ``backend`` (a hint graph's: ``infer(luma, hints)``),
     as a colour reference for the rest of the film: luma (h, w) float32 [0, 1] and hints (3, h, w)
     -> vidcolor.reference.Reference at model size (h, w), its colours marked as the model's guess (they
-    are given as hints, not laid over the output: -0.28 dB held out when they were)."""
+    are given as hints, not laid over the output: -0.22 dB on the wide calibration clips when they were)."""
     from vidcolor.reference import Reference
 
     ab = backend.infer(luma[None, None], hints[None])[0]
