@@ -54,8 +54,8 @@ def parse_hint(text: str) -> Hint:
     frame the point is on) is seconds or [H:]M:SS, as a player shows it. HintError naming the mistake."""
     from PIL import ImageColor
 
-    text, _, moment = text.partition("@")
-    at = parse_moment(moment.strip(), text) if _ else None
+    text, tied, moment = text.partition("@")
+    at = parse_moment(moment.strip(), text) if tied else None
     parts = [p.strip() for p in text.split(",", 2)]
     example = "e.g. --hint 120,80,#c0392b (x and y in px from the top-left corner, then a colour)"
     if len(parts) != 3 or not all(parts):
@@ -223,9 +223,10 @@ class HintSource:
 class HintedBackend:
     """A Backend whose graph (HintGraph) takes hints, each frame's from ``source``: ``infer(luma)`` as
     any Backend, so the pipeline does not know hints exist. A reference's colours go in twice: as grid
-    hints, which the hint branch spreads, and laid over the output where the frame matches them. With a reference, the next chunk's hints
-    (two to six optical flows a frame) are made on a worker thread while the model runs this chunk (the
-    backend's ``model_batch`` frames; OpenCV and the backends release the GIL)."""
+    hints, which the hint branch spreads, and laid over the output where the frame matches them. With a
+    reference, the next chunk's hints (two to six optical flows a frame) are made on a worker thread
+    while the model runs this chunk (the backend's ``model_batch`` frames; OpenCV and the backends
+    release the GIL)."""
 
     def __init__(self, backend, source: HintSource) -> None:
         self.backend, self.source = backend, source
@@ -249,7 +250,11 @@ class HintedBackend:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="vidcolor-hints")
         chunks = [luma[i:i + step] for i in range(0, len(luma), step)]
         made = [self._pool.submit(self.source.match, chunk) for chunk in chunks]  # one worker: in order, one flow object
-        return np.concatenate([lay_over(self.backend.infer(chunk, m.result()[0]), m.result()[1]) for chunk, m in zip(chunks, made)])
+        outputs = []
+        for chunk, future in zip(chunks, made):
+            hints, found = future.result()
+            outputs.append(lay_over(self.backend.infer(chunk, hints), found))
+        return np.concatenate(outputs)
 
     def reset(self) -> None:
         """Forget the colours carried from frame to frame: the next frame starts a new pass (a film, or
@@ -277,4 +282,3 @@ def coloured_reference(backend, luma: np.ndarray, hints: np.ndarray):
 
     ab = backend.infer(luma[None, None], hints[None])[0]
     return Reference(luma, np.asarray(ab, np.float32), known=False)
-

@@ -24,7 +24,7 @@ from vidcolor.backends.base import default_threads
 from vidcolor.borders import BorderTracker, black_threshold, keep_border_black
 from vidcolor.color import chroma_planes, model_size, stylized_planes, to_model_input
 from vidcolor.errors import InputError, OutputError, VidcolorError
-from vidcolor.hints import check_hints, hint_planes
+from vidcolor.hints import HintError, check_hints, hint_planes
 from vidcolor.reference import check_references
 from vidcolor.options import RunOptions
 from vidcolor.blend import check_strength, resolve_style
@@ -305,8 +305,6 @@ def hint_keyframes(hints: tuple, info: VideoInfo, size: tuple[int, int]) -> tupl
     frame, as a player counts), one per moment: (its luma at model ``size`` (h, w) float32 [0, 1], the
     hint planes (3, h, w) of its points and of the points given to every frame)."""
     from vidcolor.gallery import frame_at
-
-    from vidcolor.hints import HintError
 
     every = tuple(h for h in hints if h.at is None)
     frames = []
